@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class FlightboardConfig(AppConfig):
+    name = "flightboard"
+    verbose_name = "Flight board"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from liveevents.bindings import bind
+        from liveevents.streams import PUBLIC, declare_stream
+
+        from flightboard.models import Flight
+
+        declare_stream("flights", readers=PUBLIC)
+        bind(
+            Flight,
+            stream="flights",
+            saved_event="flightStateUpdate",
+            deleted_event="flightRemoval",
+            serialize=Flight.as_event_data,
+            serialize_deleted=Flight.as_removal_data,
+        )

@@ -1,0 +1,91 @@
+"""System checks for a deployment that can actually stream: ids liveevents.E001..., W001..."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+
+from liveevents.conf import CONFIG_DEFAULTS
+
+
+@register()
+def check_asgi(**kwargs: Any) -> list[Error | Warning]:
+    errors: list[Error | Warning] = []
+    if not getattr(settings, "ASGI_APPLICATION", None):
+        errors.append(
+            Error(
+                "ASGI_APPLICATION is not set; streams need an ASGI server.",
+                hint="Set ASGI_APPLICATION = 'yourproject.asgi.application' and serve it with daphne or uvicorn.",
+                id="liveevents.E001",
+            )
+        )
+    layers = getattr(settings, "CHANNEL_LAYERS", {})
+    alias = getattr(settings, "LIVEEVENTS", {}).get("CHANNEL_LAYER", CONFIG_DEFAULTS["CHANNEL_LAYER"])
+    backend = layers.get(alias, {}).get("BACKEND", "")
+    if not backend:
+        errors.append(
+            Error(
+                f"CHANNEL_LAYERS has no {alias!r} layer; published events cannot wake streams up.",
+                hint="Use channels.layers.InMemoryChannelLayer for one process or "
+                "channels_redis.core.RedisChannelLayer (or RedisPubSubChannelLayer) for several.",
+                id="liveevents.E002",
+            )
+        )
+    elif backend.endswith("InMemoryChannelLayer") and not settings.DEBUG:
+        errors.append(
+            Warning(
+                "The in-memory channel layer cannot cross processes.",
+                hint="Fine for a single server process (events from other processes arrive within "
+                "CATCH_UP_INTERVAL, about a second); use channels_redis when you run several.",
+                id="liveevents.W001",
+            )
+        )
+    apps = list(settings.INSTALLED_APPS)
+    if "daphne" in apps and "django.contrib.staticfiles" in apps:
+        if apps.index("daphne") > apps.index("django.contrib.staticfiles"):
+            errors.append(
+                Warning(
+                    "'daphne' comes after 'django.contrib.staticfiles' in INSTALLED_APPS, so runserver "
+                    "will not serve ASGI and streams will not work under it.",
+                    hint="Move 'daphne' before 'django.contrib.staticfiles'.",
+                    id="liveevents.W002",
+                )
+            )
+    if "django.middleware.gzip.GZipMiddleware" in getattr(settings, "MIDDLEWARE", []):
+        errors.append(
+            Warning(
+                "GZipMiddleware is enabled; liveevents marks its streams so they are not compressed, "
+                "but a compressing proxy in front must exempt text/event-stream too.",
+                id="liveevents.W003",
+            )
+        )
+    return errors
+
+
+@register()
+def check_settings(**kwargs: Any) -> list[Error]:
+    user = getattr(settings, "LIVEEVENTS", {})
+    errors: list[Error] = []
+    if not isinstance(user, dict):
+        return [Error("LIVEEVENTS must be a dict.", id="liveevents.E003")]
+    for key in sorted(set(user) - set(CONFIG_DEFAULTS)):
+        errors.append(
+            Error(
+                f"Unknown LIVEEVENTS setting {key!r}.",
+                hint=f"Known settings: {', '.join(CONFIG_DEFAULTS)}.",
+                id="liveevents.E003",
+            )
+        )
+    positive = ("HEARTBEAT", "QUEUE_SIZE", "MAX_CONNECTIONS", "REPLAY_BATCH")
+    for key in positive:
+        if key in user and not (isinstance(user[key], (int, float)) and user[key] > 0):
+            errors.append(Error(f"LIVEEVENTS[{key!r}] must be a positive number.", id="liveevents.E004"))
+    for key in ("RETRY", "RETRY_AFTER"):
+        if key in user and not (isinstance(user[key], int) and user[key] >= 0):
+            errors.append(Error(f"LIVEEVENTS[{key!r}] must be a non-negative integer.", id="liveevents.E004"))
+    for key in ("CATCH_UP_INTERVAL", "RETENTION_DAYS"):
+        if user.get(key) is not None and not (isinstance(user[key], (int, float)) and user[key] > 0):
+            errors.append(Error(f"LIVEEVENTS[{key!r}] must be a positive number or None.", id="liveevents.E004"))
+    return errors

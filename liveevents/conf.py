@@ -1,0 +1,52 @@
+"""The LIVEEVENTS settings dict, its defaults, and a cached reader that tests can override."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+CONFIG_DEFAULTS: dict[str, Any] = {
+    # Seconds of silence after which a `: keepalive` comment is written.
+    "HEARTBEAT": 15.0,
+    # Reconnection delay sent to browsers in the first `retry:` line, in milliseconds.
+    "RETRY": 2000,
+    # Frames buffered per connection; a client that falls this far behind is cut off and replays.
+    "QUEUE_SIZE": 1000,
+    # Open streams per server process; more get 503 with Retry-After.
+    "MAX_CONNECTIONS": 10_000,
+    # Seconds sent in Retry-After with a 503 at the connection cap.
+    "RETRY_AFTER": 5,
+    # Seconds between the hub's log checks. None: 1 s when the channel layer cannot cross
+    # processes (InMemoryChannelLayer), otherwise HEARTBEAT.
+    "CATCH_UP_INTERVAL": None,
+    # Events read from the log per query during replay and catch-up.
+    "REPLAY_BATCH": 500,
+    # Days of events kept by prune_events; None keeps everything.
+    "RETENTION_DAYS": 7,
+    # Alias in CHANNEL_LAYERS used to wake hubs up.
+    "CHANNEL_LAYER": "default",
+}
+
+
+@cache
+def get_config() -> dict[str, Any]:
+    user = getattr(settings, "LIVEEVENTS", {})
+    unknown = set(user) - set(CONFIG_DEFAULTS)
+    if unknown:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            f"Unknown LIVEEVENTS setting(s): {', '.join(sorted(unknown))}. "
+            f"Known settings: {', '.join(CONFIG_DEFAULTS)}."
+        )
+    return {**CONFIG_DEFAULTS, **user}
+
+
+@receiver(setting_changed)
+def _clear_config(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("LIVEEVENTS", "CHANNEL_LAYERS"):
+        get_config.cache_clear()

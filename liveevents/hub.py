@@ -1,0 +1,384 @@
+"""StreamHub: one channel-layer subscription per process, fanned out to local connections.
+
+The layer is at-most-once, so the hub never trusts it alone: wake-ups that skip ids are
+repaired from the log, and a periodic tick compares the log's head with what was delivered.
+A lost wake-up therefore costs at most one tick of delay, never an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import logging
+import time
+import weakref
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, TypeVar
+
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.db import close_old_connections
+
+from liveevents.conf import get_config
+from liveevents.models import Event, Stream
+from liveevents.publish import CONTROL_MESSAGE, EVENT_MESSAGE, group_name
+from liveevents.sse import KEEPALIVE, encode_event
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Log reads run here, never in a request's thread: a few threads and connections serve
+# every stream of the process, however many connections are open.
+_db_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="liveevents-db")
+
+
+class LoggedEvent(NamedTuple):
+    id: int
+    event: str
+    data: str
+
+
+class StreamHead(NamedTuple):
+    last_id: int
+    closed: bool
+
+
+class Frame(NamedTuple):
+    """Bytes for one connection to write.
+
+    `id` is set for logged events and for resets, which move the connection to that id.
+    `final` frames end the response once written.
+    """
+
+    id: int | None
+    payload: bytes
+    final: bool = False
+    reset: bool = False
+
+
+def encode_logged(event: LoggedEvent) -> Frame:
+    return Frame(event.id, encode_event(event.data, event=event.event, id=event.id))
+
+
+def _with_fresh_connection(function: Callable[..., T], *args: Any) -> T:
+    close_old_connections()
+    try:
+        return function(*args)
+    finally:
+        close_old_connections()
+
+
+async def run_in_db_thread(function: Callable[..., T], *args: Any) -> T:
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_db_executor, _with_fresh_connection, function, *args)
+
+
+def read_heads(names: Iterable[str]) -> dict[str, StreamHead]:
+    """Last id and closed state of each named stream; absent streams have not published yet."""
+    rows = Stream.objects.filter(name__in=list(names)).values_list("name", "last_id", "closed")
+    return {name: StreamHead(last_id, closed) for name, last_id, closed in rows}
+
+
+def read_events(stream: str, after: int, limit: int, upto: int | None = None) -> list[LoggedEvent]:
+    """Up to `limit` logged events of `stream` with ids above `after` (and at most `upto`)."""
+    rows = Event.objects.filter(stream_id=stream, sequence__gt=after)
+    if upto is not None:
+        rows = rows.filter(sequence__lte=upto)
+    values = rows.order_by("sequence").values_list("sequence", "event", "data")[:limit]
+    return [LoggedEvent(*row) for row in values]
+
+
+class Subscription:
+    """One connection's place in the hub: a bounded queue of frames to write."""
+
+    __slots__ = ("stream", "queue", "overflowed", "start_id", "closed")
+
+    def __init__(self, stream: str, size: int) -> None:
+        self.stream = stream
+        self.queue: asyncio.Queue[Frame] = asyncio.Queue(maxsize=size)
+        self.overflowed = False
+        self.start_id = 0
+        self.closed = False
+
+    def offer(self, frame: Frame) -> None:
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            # The connection cannot keep up: it is ended and replays from the log on reconnect.
+            self.overflowed = True
+
+
+@dataclass(eq=False)
+class _StreamState:
+    name: str
+    subscribers: set[Subscription] = field(default_factory=set)
+    delivered: int = 0
+    wanted: int = 0
+    closed: bool = False
+    last_frame_at: float = field(default_factory=time.monotonic)
+    ready: asyncio.Future[None] | None = None
+    catching_up: asyncio.Task[None] | None = None
+
+
+CLOSED_FRAME = Frame(None, encode_event("", event="closedConnection"), final=True)
+
+
+class StreamHub:
+    """Per-process, per-event-loop subscriber: use get_hub()."""
+
+    def __init__(self) -> None:
+        config = get_config()
+        self.layer_alias: str = config["CHANNEL_LAYER"]
+        self.layer = get_channel_layer(self.layer_alias)
+        self.heartbeat = float(config["HEARTBEAT"])
+        self.queue_size = int(config["QUEUE_SIZE"])
+        self.batch = int(config["REPLAY_BATCH"])
+        interval = config["CATCH_UP_INTERVAL"]
+        if interval is None:
+            crosses_processes = self.layer is not None and not isinstance(self.layer, InMemoryChannelLayer)
+            interval = self.heartbeat if crosses_processes else 1.0
+        self.tick_interval = min(float(interval), self.heartbeat / 2)
+        self.channel: str | None = None
+        self.streams: dict[str, _StreamState] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._receiver: asyncio.Task[None] | None = None
+        self._ticker: asyncio.Task[None] | None = None
+
+    # Connections
+
+    @property
+    def connection_count(self) -> int:
+        return sum(len(state.subscribers) for state in self.streams.values())
+
+    def is_closed(self, stream: str) -> bool | None:
+        """The stream's closed state if this hub follows it, else None (ask the log)."""
+        state = self.streams.get(stream)
+        return None if state is None or state.ready is None or not state.ready.done() else state.closed
+
+    async def subscribe(self, stream: str) -> Subscription:
+        """Register a connection; frames for ids above `subscription.start_id` will reach it."""
+        state = self.streams.get(stream)
+        if state is None:
+            state = _StreamState(stream)
+            self.streams[stream] = state
+            state.ready = self._spawn(self._open_stream(state))
+        # Shielded: a connection cancelled here leaves the stream opening for the others
+        # (an idle one is dropped on the next tick).
+        await asyncio.shield(state.ready)
+        subscription = Subscription(stream, self.queue_size)
+        subscription.start_id = state.delivered
+        subscription.closed = state.closed
+        state.subscribers.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        """Forget a connection. Synchronous, so it is safe in a cancelled generator's finally."""
+        state = self.streams.get(subscription.stream)
+        if state is None:
+            return
+        state.subscribers.discard(subscription)
+        if not state.subscribers:
+            self._forget(state)
+
+    def _forget(self, state: _StreamState) -> None:
+        if state.ready is None or not state.ready.done() or self.streams.get(state.name) is not state:
+            return
+        del self.streams[state.name]
+        if state.catching_up is not None:
+            state.catching_up.cancel()
+        self._spawn(self._leave_group(state.name))
+        if not self.streams:
+            self._stop()
+
+    async def _open_stream(self, state: _StreamState) -> None:
+        try:
+            self._start()
+            # Join before reading the head: anything committed after the read is then heard.
+            await self._join_group(state.name)
+            heads = await run_in_db_thread(read_heads, [state.name])
+        except BaseException:
+            if self.streams.get(state.name) is state:
+                del self.streams[state.name]
+            raise
+        head = heads.get(state.name, StreamHead(0, False))
+        state.delivered = state.wanted = head.last_id
+        state.closed = head.closed
+
+    # Channel layer
+
+    def _start(self) -> None:
+        if self._ticker is None:
+            self._ticker = self._spawn(self._tick_forever())
+        if self._receiver is None and self.layer is not None:
+            self._receiver = self._spawn(self._receive_forever())
+
+    def _stop(self) -> None:
+        for task in (self._receiver, self._ticker):
+            if task is not None:
+                task.cancel()
+        self._receiver = self._ticker = None
+
+    async def _channel_name(self) -> str:
+        if self.channel is None:
+            assert self.layer is not None
+            self.channel = await self.layer.new_channel(prefix="liveevents")
+        return self.channel
+
+    async def _join_group(self, stream: str) -> None:
+        if self.layer is None:
+            return
+        try:
+            await self.layer.group_add(group_name(stream), await self._channel_name())
+        except Exception:
+            logger.warning("Channel layer unavailable; stream %r follows the log only.", stream, exc_info=True)
+
+    async def _leave_group(self, stream: str) -> None:
+        if self.layer is None or self.channel is None or stream in self.streams:
+            return
+        try:
+            await self.layer.group_discard(group_name(stream), self.channel)
+        except Exception:
+            logger.warning("Could not leave the group of stream %r.", stream, exc_info=True)
+
+    async def _receive_forever(self) -> None:
+        delay = 0.1
+        while True:
+            try:
+                message = await self.layer.receive(await self._channel_name())  # type: ignore[union-attr]
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("Channel layer receive failed; retrying in %.1fs.", delay, exc_info=True)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = 0.1
+            self.handle_message(message)
+
+    def handle_message(self, message: dict[str, Any]) -> None:
+        state = self.streams.get(message.get("stream", ""))
+        if state is None or state.ready is None or not state.ready.done():
+            return
+        if message.get("type") == EVENT_MESSAGE:
+            event_id = int(message["id"])
+            if event_id <= state.delivered:
+                return
+            state.wanted = max(state.wanted, event_id)
+            if event_id == state.delivered + 1 and state.catching_up is None:
+                event = LoggedEvent(event_id, message["event"], message["data"])
+                self._fan_out(state, encode_logged(event))
+                state.delivered = event_id
+            else:
+                self._catch_up(state)
+        elif message.get("type") == CONTROL_MESSAGE:
+            self._set_closed(state, bool(message["closed"]))
+
+    # Delivery
+
+    def _fan_out(self, state: _StreamState, frame: Frame) -> None:
+        state.last_frame_at = time.monotonic()
+        for subscription in state.subscribers:
+            subscription.offer(frame)
+
+    def _set_closed(self, state: _StreamState, closed: bool) -> None:
+        if closed and not state.closed:
+            self._fan_out(state, CLOSED_FRAME)
+        state.closed = closed
+
+    def _catch_up(self, state: _StreamState) -> None:
+        if state.catching_up is None:
+            state.catching_up = self._spawn(self._read_log_until_wanted(state))
+
+    async def _read_log_until_wanted(self, state: _StreamState) -> None:
+        try:
+            while state.delivered < state.wanted:
+                events = await run_in_db_thread(read_events, state.name, state.delivered, self.batch)
+                if not events:
+                    break
+                for event in events:
+                    if event.id != state.delivered + 1:
+                        # A hole in the log: pruned while we were behind. Listeners must reload.
+                        self._fan_out(state, reset_frame(state.name, event.id - 1))
+                    self._fan_out(state, encode_logged(event))
+                    state.delivered = event.id
+        except Exception:
+            logger.warning("Catching up stream %r from the log failed.", state.name, exc_info=True)
+        finally:
+            state.catching_up = None
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_interval)
+            try:
+                await self.tick()
+            except Exception:
+                logger.warning("Hub tick failed; retrying next tick.", exc_info=True)
+
+    async def tick(self) -> None:
+        """Refresh group membership, compare log heads with deliveries, send heartbeats."""
+        for state in list(self.streams.values()):
+            if not state.subscribers:
+                self._forget(state)
+        states = [s for s in self.streams.values() if s.ready is not None and s.ready.done()]
+        if not states:
+            return
+        for state in states:
+            # Re-joining is idempotent and renews membership that the layer may have expired.
+            await self._join_group(state.name)
+        heads = await run_in_db_thread(read_heads, [s.name for s in states])
+        for state in states:
+            head = heads.get(state.name, StreamHead(0, False))
+            if head.last_id < state.delivered:
+                # The log went backwards (a reset database): everyone starts again from its head.
+                self._fan_out(state, reset_frame(state.name, head.last_id))
+                state.delivered = state.wanted = head.last_id
+            elif head.last_id > state.delivered:
+                state.wanted = max(state.wanted, head.last_id)
+                self._catch_up(state)
+            self._set_closed(state, head.closed)
+        now = time.monotonic()
+        for state in states:
+            if now - state.last_frame_at + self.tick_interval / 2 >= self.heartbeat:
+                self._fan_out(state, Frame(None, KEEPALIVE))
+
+    def _spawn(self, coroutine: Any) -> asyncio.Task[Any]:
+        # A fresh context: hub tasks must not inherit (and outlive) the request that started them.
+        task = asyncio.get_running_loop().create_task(coroutine, context=contextvars.Context())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def aclose(self) -> None:
+        """Stop every task and leave every group (tests and shutdown)."""
+        names = list(self.streams)
+        self.streams.clear()
+        self._stop()
+        for task in list(self._tasks):
+            task.cancel()
+        if self.layer is not None and self.channel is not None:
+            for name in names:
+                try:
+                    await self.layer.group_discard(group_name(name), self.channel)
+                except Exception:
+                    pass
+
+
+def reset_frame(stream: str, current_id: int) -> Frame:
+    """`streamReset`: the listener's id is too old or ahead of the log; it must reload its state."""
+    data = json.dumps({"stream": stream, "lastEventId": current_id})
+    return Frame(current_id, encode_event(data, event="streamReset", id=current_id), reset=True)
+
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, StreamHub] = weakref.WeakKeyDictionary()
+
+
+def get_hub() -> StreamHub:
+    """The hub of the running event loop, created on first use."""
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None:
+        hub = _hubs[loop] = StreamHub()
+    return hub

@@ -1,0 +1,140 @@
+"""The SSE endpoint: checks the request, then streams replay from the log followed by live events."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET
+
+from liveevents.conf import get_config
+from liveevents.hub import CLOSED_FRAME, StreamHub, encode_logged, get_hub, read_events, read_heads, reset_frame, run_in_db_thread
+from liveevents.sse import encode_retry
+from liveevents.streams import PUBLIC, get_stream
+
+logger = logging.getLogger(__name__)
+
+
+def _plain(message: str, status: int, **headers: str) -> HttpResponse:
+    return HttpResponse(message + "\n", status=status, content_type="text/plain; charset=utf-8", headers=headers)
+
+
+def parse_last_event_id(request: HttpRequest) -> int | None:
+    """The client's last id: the Last-Event-ID header, else the lastEventId query parameter.
+    Raises ValueError when it is not a non-negative integer."""
+    raw = request.headers.get("Last-Event-ID")
+    if raw is None:
+        raw = request.GET.get("lastEventId")
+    if raw is None or raw.strip() == "":
+        return None
+    raw = raw.strip()
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19:
+        raise ValueError(raw)
+    return int(raw)
+
+
+@csrf_exempt  # GET only: other methods get 405 rather than a CSRF 403.
+@require_GET
+async def stream_view(request: HttpRequest, stream: str) -> HttpResponse:
+    """Serve `stream` as text/event-stream to readers its declaration allows."""
+    spec = get_stream(stream)
+    if spec is None:
+        return _plain(f"Unknown stream {stream!r}.", 404)
+    if not request.accepts("text/event-stream"):
+        return _plain("This URL serves Server-Sent Events: send 'Accept: text/event-stream'.", 406)
+    try:
+        last_id = parse_last_event_id(request)
+    except ValueError as error:
+        return _plain(
+            f"Invalid last event id {str(error)[:40]!r}: Last-Event-ID (or lastEventId) "
+            "must be a non-negative integer.",
+            400,
+        )
+    if spec.readers is not PUBLIC and not await sync_to_async(spec.readers, thread_sensitive=False)(request):
+        return _plain(f"You may not read stream {stream!r}.", 403)
+
+    hub = get_hub()
+    closed = hub.is_closed(stream)
+    if closed is None:
+        head = (await run_in_db_thread(read_heads, [stream])).get(stream)
+        closed = head is not None and head.closed
+    if closed:
+        return HttpResponse(status=204)
+    config = get_config()
+    if hub.connection_count >= config["MAX_CONNECTIONS"]:
+        return _plain(
+            "Too many open streams on this server; retry later.",
+            503,
+            **{"Retry-After": str(config["RETRY_AFTER"])},
+        )
+
+    response = StreamingHttpResponse(
+        stream_events(hub, stream, last_id), content_type="text/event-stream; charset=utf-8"
+    )
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    # A Content-Encoding header, even empty, keeps GZipMiddleware away from the stream.
+    response["Content-Encoding"] = ""
+    return response
+
+
+async def stream_events(hub: StreamHub, stream: str, last_id: int | None) -> AsyncIterator[bytes]:
+    """The body of one SSE response: retry, replay after `last_id`, then live frames."""
+    yield encode_retry(get_config()["RETRY"])
+    try:
+        subscription = await hub.subscribe(stream)
+    except Exception:
+        logger.exception("Could not open stream %r; the client will reconnect.", stream)
+        return
+    try:
+        if subscription.closed:
+            yield CLOSED_FRAME.payload
+            return
+        position = subscription.start_id
+        if last_id is not None:
+            position = last_id
+            async for chunk in _replay(hub, stream, last_id):
+                position, payload = chunk
+                yield payload
+        while not subscription.overflowed:
+            frame = await subscription.queue.get()
+            if frame.reset:
+                position = frame.id or 0
+            elif frame.id is not None:
+                if frame.id <= position:
+                    continue
+                if frame.id > position + 1:
+                    # The hub delivered past us (we joined mid-catch-up): read the hole from the log.
+                    missing = await run_in_db_thread(read_events, stream, position, frame.id - 1 - position, frame.id - 1)
+                    for event in missing:
+                        yield encode_logged(event).payload
+                position = frame.id
+            yield frame.payload
+            if frame.final:
+                return
+    finally:
+        hub.unsubscribe(subscription)
+
+
+async def _replay(hub: StreamHub, stream: str, last_id: int) -> AsyncIterator[tuple[int, bytes]]:
+    """Every logged event after `last_id`, in order; a reset when they are gone or `last_id` is ahead."""
+    position = last_id
+    first = True
+    while True:
+        events = await run_in_db_thread(read_events, stream, position, hub.batch)
+        if first and (not events or events[0].id != last_id + 1):
+            head = (await run_in_db_thread(read_heads, [stream])).get(stream)
+            current = head.last_id if head is not None else 0
+            if current != last_id:
+                # Pruned past the client's id, or the client is ahead (a reset database).
+                yield current, reset_frame(stream, current).payload
+                return
+        first = False
+        for event in events:
+            position = event.id
+            yield position, encode_logged(event).payload
+        if len(events) < hub.batch:
+            return
