@@ -83,13 +83,15 @@ async def stream_view(request: HttpRequest, stream: str) -> HttpResponse:
 
 async def stream_events(hub: StreamHub, stream: str, last_id: int | None) -> AsyncIterator[bytes]:
     """The body of one SSE response: retry, replay after `last_id`, then live frames."""
-    yield encode_retry(get_config()["RETRY"])
     try:
+        # Subscribed before the first byte: a client that sees `retry:` misses nothing after it.
         subscription = await hub.subscribe(stream)
     except Exception:
         logger.exception("Could not open stream %r; the client will reconnect.", stream)
+        yield encode_retry(get_config()["RETRY"])
         return
     try:
+        yield encode_retry(get_config()["RETRY"])
         if subscription.closed:
             yield CLOSED_FRAME.payload
             return

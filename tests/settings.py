@@ -1,0 +1,25 @@
+"""Test settings: the flightboard site plus a second, unrelated app (tests.notes)."""
+
+import os
+import tempfile
+
+os.environ.setdefault("DJANGO_VAR_DIR", tempfile.mkdtemp(prefix="flightboard-tests-"))
+os.environ.pop("REDIS_URL", None)
+os.environ.pop("DATABASE_URL", None)
+
+from flightboard.settings import *  # noqa: E402, F403
+from flightboard.settings import DATABASES, INSTALLED_APPS, VAR_DIR  # noqa: E402
+
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.notes"]
+
+# A file, not :memory:, so the hub's threads and the test share committed data.
+DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+LOGGING = {"version": 1, "disable_existing_loggers": False}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

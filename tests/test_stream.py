@@ -1,0 +1,283 @@
+"""The SSE endpoint at the ASGI level: headers, replay, live, heartbeat, reset, close, clean-up."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import channel_layers
+
+from flightboard.models import Flight
+from liveevents.hub import StreamHub
+from liveevents.models import Event, Stream
+from liveevents.publish import group_name, publish, set_stream_closed
+from tests.asgi_client import open_stream
+
+pytestmark = pytest.mark.timeout(30)
+
+URL = "/events/flights/"
+
+
+def publish_many(count: int, stream: str = "flights") -> None:
+    for n in range(count):
+        publish(stream, "tick", {"n": n})
+
+
+async def test_response_headers_and_retry_first(hub: StreamHub) -> None:
+    response = await open_stream(URL)
+    assert response.status == 200
+    assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
+    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["x-accel-buffering"] == "no"
+    await response.read_until(lambda r: r.parser.retry is not None)
+    assert response.body.startswith(b"retry: 2000\n\n")
+    await response.disconnect()
+
+
+async def test_live_events_have_contiguous_ids_and_names(hub: StreamHub) -> None:
+    response = await open_stream(URL)
+    await response.read_until(lambda r: r.parser.retry is not None)
+    await sync_to_async(publish_many)(5)
+    events = await response.read_events(5)
+    assert [e.event for e in events] == ["tick"] * 5
+    assert [int(e.last_event_id) for e in events] == [1, 2, 3, 4, 5]
+    assert [json.loads(e.data)["n"] for e in events] == [0, 1, 2, 3, 4]
+    await response.disconnect()
+
+
+async def test_model_save_and_delete_reach_the_stream(hub: StreamHub) -> None:
+    response = await open_stream(URL)
+    await response.read_until(lambda r: r.parser.retry is not None)
+
+    def edit() -> None:
+        flight = Flight.objects.create(flight="I768", origin="Rome", arrival="10:10")
+        flight.state = Flight.State.LANDING
+        flight.save()
+        flight.delete()
+
+    await sync_to_async(edit)()
+    events = await response.read_events(3)
+    assert [e.event for e in events] == ["flightStateUpdate", "flightStateUpdate", "flightRemoval"]
+    assert json.loads(events[1].data) == {
+        "flight": "I768",
+        "origin": "Rome",
+        "arrival": "10:10",
+        "state": "landing",
+        "state_label": "Landing",
+    }
+    assert json.loads(events[2].data) == {"flight": "I768"}
+    await response.disconnect()
+
+
+@pytest.mark.parametrize("how", ["header", "query"])
+async def test_reconnect_replays_missed_events_in_order(hub: StreamHub, how: str) -> None:
+    await sync_to_async(publish_many)(10)
+    if how == "header":
+        response = await open_stream(URL, {"Last-Event-ID": "4"})
+    else:
+        response = await open_stream(URL + "?lastEventId=4")
+    await response.read_events(6)
+    await sync_to_async(publish_many)(2)
+    await response.read_events(8)
+    assert response.ids == [5, 6, 7, 8, 9, 10, 11, 12]
+    await response.disconnect()
+
+
+async def test_header_wins_over_query_parameter(hub: StreamHub) -> None:
+    await sync_to_async(publish_many)(5)
+    response = await open_stream(URL + "?lastEventId=1", {"Last-Event-ID": "3"})
+    await response.read_events(2)
+    assert response.ids == [4, 5]
+    await response.disconnect()
+
+
+async def test_replay_is_batched_and_joins_live_without_gap_or_duplicate(hub: StreamHub, settings: Any) -> None:
+    settings.LIVEEVENTS = {**settings.LIVEEVENTS, "REPLAY_BATCH": 7}
+    await hub.aclose()
+    from liveevents.hub import _hubs, get_hub
+
+    _hubs.pop(asyncio.get_running_loop(), None)
+    hub = get_hub()
+    assert hub.batch == 7
+    await sync_to_async(publish_many)(30)
+    response = await open_stream(URL, {"Last-Event-ID": "0"})
+    # Publish while the replay is still being read.
+    writer = asyncio.create_task(sync_to_async(publish_many)(30))
+    await response.read_events(60, timeout=15)
+    await writer
+    assert response.ids == list(range(1, 61))
+    await response.disconnect()
+    await hub.aclose()
+
+
+async def test_no_id_means_live_from_now(hub: StreamHub) -> None:
+    await sync_to_async(publish_many)(3)
+    response = await open_stream(URL)
+    await response.read_until(lambda r: r.parser.retry is not None)
+    await sync_to_async(publish_many)(1)
+    await response.read_events(1)
+    assert response.ids == [4]
+    await response.disconnect()
+
+
+async def test_event_written_by_another_process_arrives_by_the_tick(hub: StreamHub) -> None:
+    response = await open_stream(URL)
+    await response.read_until(lambda r: r.parser.retry is not None)
+    # Another process writes the log but its wake-up never reaches this process's layer.
+    await sync_to_async(_publish_without_wakeup)("flights", 3)
+    await response.read_events(3, timeout=3)
+    assert response.ids == [1, 2, 3]
+    await response.disconnect()
+
+
+def _publish_without_wakeup(stream: str, count: int) -> None:
+    from unittest import mock
+
+    with mock.patch("liveevents.publish.wake_listeners"):
+        publish_many(count, stream)
+
+
+async def test_lost_wakeup_is_repaired_from_the_log_on_the_next_message(hub: StreamHub, settings: Any) -> None:
+    settings.LIVEEVENTS = {"CATCH_UP_INTERVAL": 60, "HEARTBEAT": 120}
+    await hub.aclose()
+    from liveevents.hub import _hubs, get_hub
+
+    _hubs.pop(asyncio.get_running_loop(), None)
+    hub = get_hub()
+    response = await open_stream(URL)
+    await response.read_until(lambda r: r.parser.retry is not None)
+    await sync_to_async(_publish_without_wakeup)("flights", 2)  # ids 1, 2: wake-ups lost
+    await sync_to_async(publish_many)(1)  # id 3 arrives: the hub sees the gap and reads 1, 2
+    await response.read_events(3, timeout=3)
+    assert response.ids == [1, 2, 3]
+    await response.disconnect()
+    await hub.aclose()
+
+
+async def test_heartbeat_comment_during_silence(hub: StreamHub, settings: Any) -> None:
+    settings.LIVEEVENTS = {"CATCH_UP_INTERVAL": 0.1, "HEARTBEAT": 0.4}
+    await hub.aclose()
+    from liveevents.hub import _hubs, get_hub
+
+    _hubs.pop(asyncio.get_running_loop(), None)
+    hub = get_hub()
+    response = await open_stream(URL)
+    await response.read_until(lambda r: len(r.parser.comments) >= 2, timeout=3)
+    assert response.parser.comments[:2] == ["keepalive", "keepalive"]
+    assert b"\n: keepalive\n\n" in response.body
+    await response.disconnect()
+    await hub.aclose()
+
+
+@pytest.mark.parametrize("last_id", ["50", "4"])
+async def test_stream_reset_when_id_is_ahead_or_pruned(hub: StreamHub, last_id: str) -> None:
+    await sync_to_async(publish_many)(10)
+    await sync_to_async(lambda: Event.objects.filter(sequence__lte=6).delete())()
+    response = await open_stream(URL, {"Last-Event-ID": last_id})
+    await response.read_events(1)
+    reset = response.parser.events[0]
+    assert reset.event == "streamReset"
+    assert json.loads(reset.data) == {"stream": "flights", "lastEventId": 10}
+    assert reset.last_event_id == "10"
+    # Live events continue after the reset id, with nothing replayed before it.
+    await sync_to_async(publish_many)(1)
+    await response.read_events(2)
+    assert response.parser.events[1].last_event_id == "11"
+    assert len(response.parser.events) == 2
+    await response.disconnect()
+
+
+async def test_id_still_in_the_log_replays_even_after_older_events_were_pruned(hub: StreamHub) -> None:
+    await sync_to_async(publish_many)(10)
+    await sync_to_async(lambda: Event.objects.filter(sequence__lte=6).delete())()
+    response = await open_stream(URL, {"Last-Event-ID": "6"})
+    await response.read_events(4)
+    assert response.ids == [7, 8, 9, 10]
+    await response.disconnect()
+
+
+async def test_close_stream_ends_listeners_and_refuses_new_ones_until_reopened(hub: StreamHub) -> None:
+    first = await open_stream(URL)
+    second = await open_stream(URL)
+    await first.read_until(lambda r: r.parser.retry is not None)
+    await second.read_until(lambda r: r.parser.retry is not None)
+    await sync_to_async(set_stream_closed)("flights", True)
+    for response in (first, second):
+        await response.read_to_end()
+        assert [e.event for e in response.parser.events] == ["closedConnection"]
+        assert response.parser.events[0].data == ""
+    refused = await open_stream(URL)
+    assert refused.status == 204
+    await refused.read_to_end()
+    await sync_to_async(set_stream_closed)("flights", False)
+    reopened = await open_stream(URL)
+    assert reopened.status == 200
+    await reopened.disconnect()
+
+
+async def test_close_from_another_process_reaches_listeners_by_the_tick(hub: StreamHub) -> None:
+    response = await open_stream(URL)
+    await response.read_until(lambda r: r.parser.retry is not None)
+    await sync_to_async(lambda: Stream.objects.update_or_create(name="flights", defaults={"closed": True}))()
+    await response.read_to_end(timeout=3)
+    assert [e.event for e in response.parser.events] == ["closedConnection"]
+
+
+async def test_disconnect_leaves_no_hub_state_or_group_membership(hub: StreamHub) -> None:
+    responses = [await open_stream(URL) for _ in range(3)]
+    for response in responses:
+        await response.read_until(lambda r: r.parser.retry is not None)
+    layer = channel_layers["default"]
+    assert hub.connection_count == 3
+    assert hub.channel in layer.groups[group_name("flights")]
+    for response in responses:
+        await response.disconnect()
+    await asyncio.sleep(0.05)
+    assert hub.connection_count == 0
+    assert hub.streams == {}
+    assert group_name("flights") not in layer.groups
+    assert hub._receiver is None and hub._ticker is None
+
+
+async def test_slow_reader_is_cut_off_and_replays_on_reconnect(hub: StreamHub, settings: Any) -> None:
+    settings.LIVEEVENTS = {"CATCH_UP_INTERVAL": 0.2, "HEARTBEAT": 15, "QUEUE_SIZE": 5}
+    await hub.aclose()
+    from liveevents.hub import _hubs, get_hub
+
+    _hubs.pop(asyncio.get_running_loop(), None)
+    hub = get_hub()
+    response = await open_stream(URL, send_buffer=1)
+    await response.read_until(lambda r: r.parser.retry is not None)
+    subscription = next(iter(hub.streams["flights"].subscribers))
+    # The client reads nothing while 20 events flow: its queue of 5 fills and it is cut off.
+    await sync_to_async(publish_many)(20)
+    await asyncio.sleep(0.3)
+    assert subscription.overflowed
+    await response.read_to_end()
+    received = response.ids
+    assert received == list(range(1, len(received) + 1))
+    assert len(received) < 20
+    again = await open_stream(URL, {"Last-Event-ID": str(received[-1] if received else 0)})
+    await again.read_events(20 - len(received))
+    assert received + again.ids == list(range(1, 21))
+    await again.disconnect()
+    await hub.aclose()
+
+
+async def test_connection_cap_answers_503_with_retry_after(hub: StreamHub, settings: Any) -> None:
+    settings.LIVEEVENTS = {"CATCH_UP_INTERVAL": 0.2, "HEARTBEAT": 15, "MAX_CONNECTIONS": 1}
+    await hub.aclose()
+    from liveevents.hub import _hubs, get_hub
+
+    _hubs.pop(asyncio.get_running_loop(), None)
+    hub = get_hub()
+    first = await open_stream(URL)
+    await first.read_until(lambda r: r.parser.retry is not None)
+    refused = await open_stream(URL)
+    assert refused.status == 503
+    assert refused.headers["retry-after"] == "5"
+    await first.disconnect()
+    await hub.aclose()
