@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -44,6 +45,16 @@ class Flight(models.Model):
 
     def __str__(self) -> str:
         return f"{self.flight} from {self.origin}"
+
+    def unique_error_message(
+        self, model_class: type[models.Model], unique_check: tuple[str, ...]
+    ) -> ValidationError:
+        # Django passes no %(value)s to a field's "unique" message; without it, rendering the
+        # message above raised KeyError (a 500 when adding a duplicate flight in the admin).
+        error = super().unique_error_message(model_class, unique_check)
+        if len(unique_check) == 1:
+            error.params = {**(error.params or {}), "value": getattr(self, unique_check[0])}
+        return error
 
     def as_event_data(self) -> dict[str, Any]:
         """The row as the board receives it in flightStateUpdate."""

@@ -59,7 +59,8 @@ def bind(
             f"Cannot bind {model._meta.label} to stream {stream!r}: declare it first with "
             f"liveevents.streams.declare_stream({stream!r}, readers=...)."
         )
-    for name in filter(None, (saved_event, deleted_event)):
+    # `is None`, not falsiness: an empty name must be refused here, not on every save or delete.
+    for name in [saved_event] if deleted_event is None else [saved_event, deleted_event]:
         try:
             check_field_value("event name", name)
         except ValueError as error:

@@ -22,7 +22,9 @@ def check_asgi(**kwargs: Any) -> list[Error | Warning]:
             )
         )
     layers = getattr(settings, "CHANNEL_LAYERS", {})
-    alias = getattr(settings, "LIVEEVENTS", {}).get("CHANNEL_LAYER", CONFIG_DEFAULTS["CHANNEL_LAYER"])
+    user = getattr(settings, "LIVEEVENTS", {})
+    # A LIVEEVENTS that is not a dict is check_settings' E003; do not crash on it here.
+    alias = (user if isinstance(user, dict) else {}).get("CHANNEL_LAYER", CONFIG_DEFAULTS["CHANNEL_LAYER"])
     backend = layers.get(alias, {}).get("BACKEND", "")
     if not backend:
         errors.append(
@@ -78,10 +80,12 @@ def check_settings(**kwargs: Any) -> list[Error]:
                 id="liveevents.E003",
             )
         )
-    positive = ("HEARTBEAT", "QUEUE_SIZE", "MAX_CONNECTIONS", "REPLAY_BATCH")
-    for key in positive:
-        if key in user and not (isinstance(user[key], (int, float)) and user[key] > 0):
-            errors.append(Error(f"LIVEEVENTS[{key!r}] must be a positive number.", id="liveevents.E004"))
+    if "HEARTBEAT" in user and not (isinstance(user["HEARTBEAT"], (int, float)) and user["HEARTBEAT"] > 0):
+        errors.append(Error("LIVEEVENTS['HEARTBEAT'] must be a positive number.", id="liveevents.E004"))
+    # Counts: the hub takes int() of them, so 0.5 would mean an unbounded queue or empty replay batches.
+    for key in ("QUEUE_SIZE", "MAX_CONNECTIONS", "REPLAY_BATCH"):
+        if key in user and not (isinstance(user[key], int) and user[key] > 0):
+            errors.append(Error(f"LIVEEVENTS[{key!r}] must be a positive integer.", id="liveevents.E004"))
     for key in ("RETRY", "RETRY_AFTER"):
         if key in user and not (isinstance(user[key], int) and user[key] >= 0):
             errors.append(Error(f"LIVEEVENTS[{key!r}] must be a non-negative integer.", id="liveevents.E004"))

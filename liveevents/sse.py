@@ -40,7 +40,11 @@ def encode_event(data: str, *, event: str | None = None, id: int | None = None) 
     so the data can never end the event or start a field of its own."""
     parts = []
     if id is not None:
-        parts.append(f"id: {int(id)}\n")
+        # Only real non-negative ints: int() used to turn "1\n" or True into an id silently, and a
+        # negative id would come back as a Last-Event-ID that the stream view refuses with 400.
+        if isinstance(id, bool) or not isinstance(id, int) or id < 0:
+            raise ValueError(f"An SSE id must be a non-negative integer, not {id!r}.")
+        parts.append(f"id: {id}\n")
     if event is not None:
         parts.append(f"event: {check_field_value('event name', event)}\n")
     parts.extend(f"data: {line}\n" if line else "data:\n" for line in _LINE_BREAK.split(data))

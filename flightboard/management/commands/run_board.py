@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+
+
+class Command(BaseCommand):
+    help = (
+        "Prepare and run the demo: migrate, collect static files, seed the tutorial's flights, "
+        "create an admin if none exists, then serve with daphne and run the simulator beside it."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--interval", type=float, default=4.0, help="Simulator step, in seconds.")
+        parser.add_argument("--no-simulator", action="store_true")
+
+    def handle(self, *args: Any, host: str, port: int, interval: float, no_simulator: bool, **options: Any) -> None:
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        call_command("seed_flights")
+        call_command("create_demo_admin")
+        manage = str(Path(settings.BASE_DIR) / "manage.py")
+        children = [
+            subprocess.Popen(
+                [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "flightboard.asgi:application"]
+            )
+        ]
+        if not no_simulator:
+            children.append(
+                subprocess.Popen([sys.executable, manage, "simulate_flights", "--interval", str(interval)])
+            )
+        base = f"http://{host}:{port}"
+        self.stdout.write(
+            f"\n  Board:  {base}/\n  Admin:  {base}/admin/\n  Stream: {base}/events/flights/\n\n"
+            "Ctrl-C stops the server and the simulator.\n"
+        )
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        try:
+            while all(child.poll() is None for child in children):
+                time.sleep(0.5)
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            for child in children:
+                if child.poll() is None:
+                    child.terminate()
+            for child in children:
+                try:
+                    child.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    child.kill()

@@ -1,0 +1,381 @@
+"""publish(): the log, the per-stream counters, transactions and the channel-layer wake-up."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import logging
+import threading
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import InMemoryChannelLayer, channel_layers
+from django.db import connection, transaction
+
+from liveevents.models import Event, Stream
+from liveevents.publish import (
+    CONTROL_MESSAGE,
+    EVENT_MESSAGE,
+    check_stream_name,
+    encode_data,
+    group_name,
+    publish,
+    set_stream_closed,
+)
+
+
+def logged(stream: str) -> list[tuple[int, str, str]]:
+    return list(
+        Event.objects.filter(stream_id=stream).order_by("sequence").values_list("sequence", "event", "data")
+    )
+
+
+class Boom(Exception):
+    pass
+
+
+class FailingLayer(InMemoryChannelLayer):
+    """A channel layer whose group_send always fails, as an unreachable Redis would."""
+
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        FailingLayer.calls.append((group, message))
+        raise ConnectionError("channel layer is down")
+
+
+# The log and its counters ----------------------------------------------------------------------
+
+
+def test_publish_appends_events_with_contiguous_ids_per_stream(db: None) -> None:
+    returned = [publish("alpha", "tick", {"n": n}) for n in range(3)]
+    assert [e.sequence for e in returned] == [1, 2, 3]
+    assert logged("alpha") == [(1, "tick", '{"n":0}'), (2, "tick", '{"n":1}'), (3, "tick", '{"n":2}')]
+    assert Stream.objects.get(name="alpha").last_id == 3
+    assert Stream.current_id("alpha") == 3
+
+
+def test_two_streams_have_independent_counters(db: None) -> None:
+    for n in range(3):
+        publish("alpha", "a", str(n))
+        publish("beta", "b", str(n))
+    publish("alpha", "a", "3")
+    assert [row[0] for row in logged("alpha")] == [1, 2, 3, 4]
+    assert [row[0] for row in logged("beta")] == [1, 2, 3]
+    assert Stream.current_id("alpha") == 4
+    assert Stream.current_id("beta") == 3
+    assert Stream.current_id("never-published") == 0
+
+
+def test_publish_returns_the_saved_event(db: None) -> None:
+    event = publish("alpha", "tick", "hello")
+    assert event.pk is not None
+    assert Event.objects.get(pk=event.pk) == event
+    assert (event.stream_id, event.sequence, event.event, event.data) == ("alpha", 1, "tick", "hello")
+
+
+def test_ids_stay_contiguous_with_concurrent_writers(transactional_db: None) -> None:
+    errors: list[BaseException] = []
+
+    def writer(number: int) -> None:
+        try:
+            for n in range(10):
+                publish("busy", "tick", {"writer": number, "n": n})
+        except BaseException as error:  # pragma: no cover - reported by the assert below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=writer, args=(number,)) for number in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert [row[0] for row in logged("busy")] == list(range(1, 41))
+    assert Stream.current_id("busy") == 40
+
+
+# Data ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text", ["hello", "", '{"already": "json"}', "line one\r\nline two\n", "  spaced  ", "Zürich 東京"]
+)
+def test_string_data_is_stored_as_it_is(db: None, text: str) -> None:
+    publish("alpha", "tick", text)
+    assert Event.objects.get().data == text
+
+
+def test_data_defaults_to_empty_string(db: None) -> None:
+    publish("alpha", "ping")
+    assert Event.objects.get().data == ""
+
+
+def test_dict_data_is_stored_as_compact_json(db: None) -> None:
+    publish("alpha", "tick", {"flight": "I768", "list": [1, 2], "nested": {"a": None, "b": True}})
+    stored = Event.objects.get().data
+    assert stored == '{"flight":"I768","list":[1,2],"nested":{"a":null,"b":true}}'
+
+
+def test_json_keeps_non_ascii_characters(db: None) -> None:
+    publish("alpha", "tick", {"origin": "Zürich", "city": "東京"})
+    assert Event.objects.get().data == '{"origin":"Zürich","city":"東京"}'
+
+
+def test_json_uses_django_encoder_for_dates_decimals_and_uuids(db: None) -> None:
+    identifier = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    publish(
+        "alpha",
+        "tick",
+        {
+            "date": datetime.date(2024, 1, 2),
+            "time": datetime.time(10, 10),
+            "when": datetime.datetime(2024, 1, 2, 10, 10, 5, tzinfo=datetime.UTC),
+            "price": Decimal("12.50"),
+            "id": identifier,
+        },
+    )
+    assert json.loads(Event.objects.get().data) == {
+        "date": "2024-01-02",
+        "time": "10:10:00",
+        "when": "2024-01-02T10:10:05Z",
+        "price": "12.50",
+        "id": "12345678-1234-5678-1234-567812345678",
+    }
+
+
+@pytest.mark.parametrize(("value", "text"), [([1, "a"], '[1,"a"]'), (3, "3"), (None, "null"), (True, "true")])
+def test_non_string_data_of_any_json_type_is_encoded(value: Any, text: str) -> None:
+    assert encode_data(value) == text
+
+
+def test_data_that_json_cannot_encode_is_refused_and_nothing_written(db: None) -> None:
+    with pytest.raises(TypeError):
+        publish("alpha", "tick", {"x": object()})
+    assert not Event.objects.exists()
+    assert Stream.current_id("alpha") == 0
+
+
+# Validation ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["", "a\nb", "a\rb", "a\r\nb", "tick\n", "a\x00b", "tick\ndata: pwned"])
+def test_bad_event_name_is_refused_at_publish_time_and_nothing_written(db: None, name: str) -> None:
+    with pytest.raises(ValueError, match="event name"):
+        publish("alpha", name, "data")
+    assert not Event.objects.exists()
+    assert not Stream.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "name", ["", "a b", "a/b", "a:b", "é", "a\n", "x" * 81, "flights\r\nevil", None, 5, b"flights"]
+)
+def test_invalid_stream_name_is_refused_and_nothing_written(db: None, name: Any) -> None:
+    with pytest.raises(ValueError, match="stream name"):
+        publish(name, "tick", "data")
+    assert not Event.objects.exists()
+    assert not Stream.objects.exists()
+
+
+@pytest.mark.parametrize("name", ["a", "flights", "a.b-c_D9", "x" * 80])
+def test_valid_stream_names_are_accepted(db: None, name: str) -> None:
+    assert check_stream_name(name) == name
+    publish(name, "tick")
+    assert Stream.current_id(name) == 1
+
+
+def test_group_name_is_prefixed_with_liveevents() -> None:
+    assert group_name("flights") == "liveevents.flights"
+
+
+# Transactions ----------------------------------------------------------------------------------
+
+
+def test_rollback_publishes_nothing(db: None, django_capture_on_commit_callbacks: Any) -> None:
+    publish("alpha", "tick", "before")
+    with django_capture_on_commit_callbacks() as callbacks:
+        with pytest.raises(Boom), transaction.atomic():
+            publish("alpha", "tick", "rolled back")
+            publish("alpha", "tick", "rolled back too")
+            raise Boom
+    assert callbacks == []
+    assert logged("alpha") == [(1, "tick", "before")]
+    assert Stream.current_id("alpha") == 1
+    # The next event takes the next id: no hole where the rolled-back ones were.
+    publish("alpha", "tick", "after")
+    assert [row[0] for row in logged("alpha")] == [1, 2]
+
+
+def test_rollback_of_a_streams_first_event_leaves_no_counter(db: None) -> None:
+    with pytest.raises(Boom), transaction.atomic():
+        publish("fresh", "tick")
+        raise Boom
+    assert not Stream.objects.filter(name="fresh").exists()
+    assert not Event.objects.exists()
+
+
+def test_wake_up_waits_for_the_commit(db: None, django_capture_on_commit_callbacks: Any) -> None:
+    from unittest import mock
+
+    with mock.patch("liveevents.publish.wake_listeners") as wake:
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            publish("alpha", "tick", {"n": 1})
+        assert wake.call_count == 0  # still inside the transaction
+        assert len(callbacks) == 1
+        callbacks[0]()
+    wake.assert_called_once_with(
+        "alpha",
+        {"type": EVENT_MESSAGE, "stream": "alpha", "id": 1, "event": "tick", "data": '{"n":1}'},
+    )
+
+
+async def listen(stream: str) -> tuple[InMemoryChannelLayer, str]:
+    layer = channel_layers["default"]
+    assert isinstance(layer, InMemoryChannelLayer)
+    await layer.flush()
+    channel = await layer.new_channel()
+    await layer.group_add(group_name(stream), channel)
+    return layer, channel
+
+
+async def test_commit_sends_the_event_to_the_streams_group_on_the_channel_layer(transactional_db: None) -> None:
+    layer, channel = await listen("alpha")
+    try:
+        await sync_to_async(publish)("alpha", "noteSaved", {"title": "x\ny"})
+        message = await asyncio.wait_for(layer.receive(channel), 2)
+        assert message == {
+            "type": "liveevents.event",
+            "stream": "alpha",
+            "id": 1,
+            "event": "noteSaved",
+            "data": '{"title":"x\\ny"}',
+        }
+    finally:
+        await layer.flush()
+
+
+async def test_rolled_back_event_sends_no_wake_up(transactional_db: None) -> None:
+    layer, channel = await listen("alpha")
+
+    def rolled_back_then_committed() -> None:
+        with pytest.raises(Boom), transaction.atomic():
+            publish("alpha", "tick", "rolled back")
+            raise Boom
+        with transaction.atomic():
+            publish("alpha", "tick", "committed")
+
+    try:
+        await sync_to_async(rolled_back_then_committed)()
+        message = await asyncio.wait_for(layer.receive(channel), 2)
+        assert (message["id"], message["data"]) == (1, "committed")
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(layer.receive(channel), 0.3)
+    finally:
+        await layer.flush()
+
+
+async def test_events_of_another_stream_do_not_reach_the_group(transactional_db: None) -> None:
+    layer, channel = await listen("alpha")
+    try:
+        await sync_to_async(publish)("beta", "tick", "not for alpha")
+        await sync_to_async(publish)("alpha", "tick", "for alpha")
+        message = await asyncio.wait_for(layer.receive(channel), 2)
+        assert (message["stream"], message["data"]) == ("alpha", "for alpha")
+    finally:
+        await layer.flush()
+
+
+async def test_close_and_reopen_send_control_messages(transactional_db: None) -> None:
+    layer, channel = await listen("alpha")
+    try:
+        await sync_to_async(set_stream_closed)("alpha", True)
+        await sync_to_async(set_stream_closed)("alpha", False)
+        first = await asyncio.wait_for(layer.receive(channel), 2)
+        second = await asyncio.wait_for(layer.receive(channel), 2)
+        assert first == {"type": CONTROL_MESSAGE, "stream": "alpha", "closed": True}
+        assert second == {"type": CONTROL_MESSAGE, "stream": "alpha", "closed": False}
+    finally:
+        await layer.flush()
+
+
+def test_failing_channel_layer_does_not_break_the_save(
+    db: None, settings: Any, caplog: pytest.LogCaptureFixture, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "tests.test_publish.FailingLayer"}}
+    FailingLayer.calls.clear()
+    with caplog.at_level(logging.WARNING, logger="liveevents.publish"):
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            event = publish("alpha", "tick", "still logged")
+    assert len(callbacks) == 1
+    assert [group for group, _ in FailingLayer.calls] == ["liveevents.alpha"]
+    assert logged("alpha") == [(1, "tick", "still logged")]
+    assert event.sequence == 1
+    assert "catch up from the log" in caplog.text
+
+
+def test_failing_channel_layer_does_not_break_closing(
+    db: None, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "tests.test_publish.FailingLayer"}}
+    FailingLayer.calls.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        set_stream_closed("alpha", True)
+    assert len(FailingLayer.calls) == 1
+    assert Stream.objects.get(name="alpha").closed
+
+
+def test_publish_works_without_a_channel_layer(
+    db: None, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.CHANNEL_LAYERS = {}
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        publish("alpha", "tick", "x")
+    assert len(callbacks) == 1
+    assert logged("alpha") == [(1, "tick", "x")]
+
+
+def test_publish_uses_the_configured_channel_layer_alias(
+    db: None, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer"},
+        "events": {"BACKEND": "tests.test_publish.FailingLayer"},
+    }
+    settings.LIVEEVENTS = {"CHANNEL_LAYER": "events"}
+    FailingLayer.calls.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        publish("alpha", "tick", "x")
+    assert len(FailingLayer.calls) == 1
+
+
+# Closing ---------------------------------------------------------------------------------------
+
+
+def test_set_stream_closed_toggles_the_closed_flag(db: None) -> None:
+    publish("alpha", "tick")
+    set_stream_closed("alpha", True)
+    assert Stream.objects.get(name="alpha").closed is True
+    set_stream_closed("alpha", True)
+    assert Stream.objects.get(name="alpha").closed is True
+    set_stream_closed("alpha", False)
+    stream = Stream.objects.get(name="alpha")
+    assert stream.closed is False
+    assert stream.last_id == 1  # the counter is untouched
+    assert Event.objects.count() == 1  # closing is not a logged event
+
+
+def test_closing_a_stream_that_never_published_creates_its_counter(db: None) -> None:
+    set_stream_closed("quiet", True)
+    stream = Stream.objects.get(name="quiet")
+    assert (stream.closed, stream.last_id) == (True, 0)
+
+
+def test_set_stream_closed_refuses_invalid_names(db: None) -> None:
+    with pytest.raises(ValueError):
+        set_stream_closed("not valid", True)
+    assert not Stream.objects.exists()
