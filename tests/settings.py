@@ -23,3 +23,11 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+# The real PostgreSQL on loopback, for the tests that need its concurrency (mark them
+# django_db(databases=["default", "postgres"])); pytest-django creates test_liveevents on demand.
+import dj_database_url  # noqa: E402
+
+DATABASES["postgres"] = dj_database_url.parse(
+    os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/liveevents")
+)

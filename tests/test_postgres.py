@@ -1,0 +1,100 @@
+"""Publishing on PostgreSQL with concurrent writers: contiguous ids that follow commit order."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+
+import pytest
+from django.db import connections, transaction
+
+from liveevents.hub import read_events
+from liveevents.models import Event
+from liveevents.publish import publish
+
+pytestmark = [pytest.mark.django_db(databases=["default", "postgres"], transaction=True), pytest.mark.timeout(120)]
+
+WRITERS = 8
+TRANSACTIONS_PER_WRITER = 25
+
+
+class Rollback(Exception):
+    pass
+
+
+def test_concurrent_writers_leave_no_gap_and_no_reordering() -> None:
+    stream = "concurrent"
+    errors: list[BaseException] = []
+    committed = 0
+    committed_lock = threading.Lock()
+    writers_done = threading.Event()
+    seen: list[int] = []
+
+    def writer(seed: int) -> None:
+        nonlocal committed
+        rng = random.Random(seed)
+        try:
+            for _ in range(TRANSACTIONS_PER_WRITER):
+                count = rng.randint(1, 3)
+                try:
+                    with transaction.atomic(using="postgres"):
+                        for _ in range(count):
+                            publish(stream, "tick", {"writer": seed}, using="postgres")
+                            time.sleep(rng.random() * 0.002)  # overlap with the others
+                        if rng.random() < 0.25:
+                            raise Rollback
+                    with committed_lock:
+                        committed += count
+                except Rollback:
+                    pass
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    def reader() -> None:
+        # A client that reconnects constantly: it reads everything after its position and must
+        # never see an id before all lower ids are visible (or it would skip them for good).
+        position = 0
+        try:
+            while True:
+                finished = writers_done.is_set()
+                rows = Event.objects.using("postgres").filter(stream_id=stream, sequence__gt=position)
+                for sequence in rows.order_by("sequence").values_list("sequence", flat=True):
+                    assert sequence == position + 1, f"saw {sequence} while {position + 1} was not visible"
+                    position = sequence
+                    seen.append(sequence)
+                if finished:
+                    return
+                time.sleep(0.001)
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(WRITERS)]
+    watcher = threading.Thread(target=reader)
+    watcher.start()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    writers_done.set()
+    watcher.join()
+
+    assert not errors, errors
+    ids = list(
+        Event.objects.using("postgres").filter(stream_id=stream).order_by("sequence").values_list("sequence", flat=True)
+    )
+    assert committed > 0
+    assert ids == list(range(1, committed + 1))
+    assert seen == ids
+
+
+def test_rolled_back_publish_leaves_no_trace_on_postgres() -> None:
+    with pytest.raises(Rollback), transaction.atomic(using="postgres"):
+        publish("rolledback", "tick", {}, using="postgres")
+        raise Rollback
+    publish("rolledback", "tick", {}, using="postgres")
+    assert list(Event.objects.using("postgres").values_list("sequence", flat=True)) == [1]
