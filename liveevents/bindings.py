@@ -40,7 +40,7 @@ class ModelBinding:
         publish(self.stream, self.deleted_event, self.serialize_deleted(instance), using=kwargs.get("using"))
 
     def dispatch_uid(self, signal: str) -> str:
-        return f"liveevents:{self.model._meta.label}:{self.stream}:{signal}"
+        return f"liveevents:{self.model._meta.label}:{self.stream}:{self.saved_event}:{signal}"
 
 
 def bind(

@@ -74,10 +74,13 @@ class StreamResponse:
             await self._next_chunk(max(0.01, deadline - loop.time()))
 
     async def read_to_end(self, timeout: float = 5) -> bytes:
+        """Read until the server ends the response, then wait for its handler to finish."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while not self.finished:
             await self._next_chunk(max(0.01, deadline - loop.time()))
+        if self.task is not None:
+            await asyncio.wait_for(asyncio.shield(self.task), max(0.01, deadline - loop.time()))
         return self.body
 
     async def disconnect(self, timeout: float = 5) -> None:

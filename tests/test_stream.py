@@ -279,5 +279,6 @@ async def test_connection_cap_answers_503_with_retry_after(hub: StreamHub, setti
     refused = await open_stream(URL)
     assert refused.status == 503
     assert refused.headers["retry-after"] == "5"
+    await refused.read_to_end()
     await first.disconnect()
     await hub.aclose()

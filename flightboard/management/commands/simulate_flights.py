@@ -5,6 +5,7 @@ import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
 
 from flightboard.management.commands.seed_flights import TUTORIAL_FLIGHTS
 from flightboard.models import Flight
@@ -38,17 +39,23 @@ class Command(BaseCommand):
             pass
 
     def _step(self, code: str, origin: str, arrival: str, interval: float) -> None:
-        flight, _ = Flight.objects.get_or_create(
-            flight=code, defaults={"origin": origin, "arrival": datetime.time.fromisoformat(arrival)}
-        )
+        # Each change and its event commit together (in autocommit, save() would commit the row
+        # before post_save appends the event).
+        with transaction.atomic():
+            flight, _ = Flight.objects.get_or_create(
+                flight=code, defaults={"origin": origin, "arrival": datetime.time.fromisoformat(arrival)}
+            )
         for state in (Flight.State.LANDING, Flight.State.LANDED):
             time.sleep(interval)
-            flight.state = state
-            flight.save(update_fields=["state", "updated"])
+            with transaction.atomic():
+                flight.state = state
+                flight.save(update_fields=["state", "updated"])
             self.stdout.write(f"{code}: {state.label}")
         time.sleep(interval)
-        flight.delete()
+        with transaction.atomic():
+            flight.delete()
         self.stdout.write(f"{code}: removed")
         time.sleep(interval)
-        Flight.objects.create(flight=code, origin=origin, arrival=datetime.time.fromisoformat(arrival))
+        with transaction.atomic():
+            Flight.objects.create(flight=code, origin=origin, arrival=datetime.time.fromisoformat(arrival))
         self.stdout.write(f"{code}: scheduled again")

@@ -1,0 +1,91 @@
+"""A throwaway flightboard site for benchmarks: temp var dir, real settings, one daphne process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+MANAGE = BASE_DIR / "manage.py"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def site_env(var_dir: Path) -> dict[str, str]:
+    """flightboard.settings, embedded default (SQLite + in-memory layer) in `var_dir`."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SECRET_KEY")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="flightboard.settings",
+        DJANGO_VAR_DIR=str(var_dir),
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+class Site:
+    def __init__(self, var_dir: Path) -> None:
+        self.var_dir = var_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = site_env(var_dir)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = var_dir.parent / "daphne.log"
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, str(MANAGE), *args], cwd=BASE_DIR, env=self.env, capture_output=True, text=True
+        )
+        if result.returncode:
+            raise RuntimeError(f"manage.py {args[0]} failed:\n{result.stdout}\n{result.stderr}")
+        return result.stdout
+
+    def prepare(self) -> str:
+        """migrate, collectstatic, seed_flights, create_demo_admin; return the admin password."""
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        self.manage("migrate", "--noinput", "-v", "0")
+        self.manage("collectstatic", "--noinput", "-v", "0")
+        self.manage("seed_flights")
+        self.manage("create_demo_admin")
+        return (self.var_dir / "admin-password.txt").read_text().strip()
+
+    def start(self, timeout: float = 30) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+                 "flightboard.asgi:application"],
+                cwd=BASE_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"daphne exited:\n{self.log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(self.url + "/", timeout=2):
+                    return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"daphne did not answer:\n{self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -1,0 +1,151 @@
+"""Browser tests: Debian's Chromium (through Playwright's sync API) against a real daphne process.
+
+The site runs with flightboard's real settings (SQLite + in-memory channel layer) in a temporary
+DJANGO_VAR_DIR. The tests never use the ORM in this process: they write through the admin UI (in
+the daphne process) or through `manage.py` subprocesses (another process, whose writes reach the
+board through the hub's one-second log check).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.daphne_server import DaphneServer, copy_var_dir, prepare_var_dir
+
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+TIMEOUT_MS = 10_000
+LOG_LINES = 150  # of each server's log, shown with a failure
+
+# Wraps EventSource so that every logged or control event the page receives is recorded in
+# window.__received (type, id, data, Date.now()) before the page's own handlers run, and every
+# connection URL in window.__connects.
+RECORD_EVENTS = """
+(() => {
+  const Native = window.EventSource;
+  if (!Native || Native.__recording) return;
+  const NAMES = ["flightStateUpdate", "flightRemoval", "streamReset", "closedConnection"];
+  window.__received = [];
+  window.__connects = [];
+  class RecordingEventSource extends Native {
+    static __recording = true;
+    constructor(url, init) {
+      super(url, init);
+      window.__connects.push(String(url));
+      for (const name of NAMES) {
+        super.addEventListener(name, (event) => {
+          window.__received.push({
+            type: event.type, id: event.lastEventId, data: event.data, t: Date.now(),
+          });
+        });
+      }
+    }
+  }
+  window.EventSource = RecordingEventSource;
+})();
+"""
+
+_servers: list[DaphneServer] = []
+_log_marks = pytest.StashKey[list[tuple[DaphneServer, int]]]()
+
+
+@pytest.fixture(autouse=True)
+def _mark_server_logs(request: pytest.FixtureRequest) -> None:
+    """Remember where each server's log stood, so a failure shows what the servers said meanwhile."""
+    request.node.stash[_log_marks] = [(server, server.log_size()) for server in _servers]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.failed and item.get_closest_marker("browser"):
+        marks = dict((id(s), offset) for s, offset in item.stash.get(_log_marks, []))
+        for server in _servers:
+            lines = server.log_text(marks.get(id(server), 0)).splitlines()
+            text = "\n".join(lines[-LOG_LINES:])
+            report.sections.append((f"daphne log ({server.url}, {report.when})", text or "(empty)"))
+    return report
+
+
+@pytest.fixture(scope="module")
+def prepared_var_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A var dir after migrate, collectstatic, seed_flights and create_demo_admin. Never served
+    itself: servers get copies, so each has a fresh database."""
+    var_dir = tmp_path_factory.mktemp("flightboard-var") / "var"
+    prepare_var_dir(var_dir)
+    return var_dir
+
+
+@pytest.fixture(scope="module")
+def make_server(
+    prepared_var_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[], DaphneServer]]:
+    """Start a daphne process on a copy of the prepared var dir; every one is stopped at the end."""
+    started: list[DaphneServer] = []
+    names = itertools.count(1)
+
+    def make() -> DaphneServer:
+        root = tmp_path_factory.mktemp(f"site{next(names)}")
+        copy_var_dir(prepared_var_dir, root / "var")
+        server = DaphneServer(root / "var", root / "daphne.log")
+        started.append(server)
+        _servers.append(server)
+        server.start()
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
+        _servers.remove(server)
+
+
+@pytest.fixture(scope="module")
+def server(make_server: Callable[[], DaphneServer]) -> DaphneServer:
+    """The module's shared site. Tests that change flights use their own flight codes."""
+    return make_server()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: `make browser` installs Debian's chromium")
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def new_context(browser: Any) -> Iterator[Callable[..., Any]]:
+    """Separate browser contexts (own cookies), recording stream events; closed after the test."""
+    contexts: list[Any] = []
+
+    def make(**options: Any) -> Any:
+        context = browser.new_context(**options)
+        context.set_default_timeout(TIMEOUT_MS)
+        context.add_init_script(RECORD_EVENTS)
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        context.close()
