@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import http.cookiejar
-import json
 import random
 import subprocess
 import sys
@@ -40,8 +39,13 @@ from pathlib import Path
 
 from daphne_site import BASE_DIR, Site
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 FLIGHT = "BENCH1"
 
 RECORD = """
@@ -120,7 +124,11 @@ def received_times(updates: list[dict], ids: list[int]) -> dict[int, float]:
 def run_process_path(site: Site, page, saves: int, interval: float) -> list[float]:
     saver = subprocess.Popen(
         [sys.executable, "-c", SAVER, str(saves), str(interval), FLIGHT],
-        cwd=BASE_DIR, env=site.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        cwd=BASE_DIR,
+        env=site.env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert saver.stdin and saver.stdout
     if saver.stdout.readline().strip() != "ready":
@@ -177,7 +185,9 @@ def run_admin_path(
     ids = list(range(head + 1, head + saves + 1))
     seen = received_times(wait_for_updates(page, ids[-1]), ids)
     out = site.manage(
-        "shell", "--no-imports", "-c",
+        "shell",
+        "--no-imports",
+        "-c",
         "from django.contrib.admin.models import LogEntry\n"
         f"for e in LogEntry.objects.filter(object_id='{pk}').order_by('id'):\n"
         "    print(e.action_time.timestamp())",
@@ -185,8 +195,8 @@ def run_admin_path(
     logged = [float(line) * 1000 for line in out.split()][-saves:]
     if len(logged) != saves:
         raise RuntimeError(f"expected {saves} admin log entries, found {len(logged)}")
-    from_commit = [seen[i] - t for i, t in zip(ids, logged)]
-    from_request = [seen[i] - t for i, t in zip(ids, sent)]
+    from_commit = [seen[i] - t for i, t in zip(ids, logged, strict=True)]
+    from_request = [seen[i] - t for i, t in zip(ids, sent, strict=True)]
     return from_commit, from_request
 
 
@@ -204,13 +214,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="save-to-browser-") as tmp:
         site = Site(Path(tmp) / "var")
         password = site.prepare()
-        pk = int(site.manage(
-            "shell", "--no-imports", "-c",
-            "import datetime\nfrom flightboard.models import Flight\n"
-            f"flight = Flight.objects.create(flight={FLIGHT!r}, origin='Benchmark',"
-            " arrival=datetime.time(23, 59))\n"
-            "print(flight.pk)",
-        ).split()[-1])
+        pk = int(
+            site.manage(
+                "shell",
+                "--no-imports",
+                "-c",
+                "import datetime\nfrom flightboard.models import Flight\n"
+                f"flight = Flight.objects.create(flight={FLIGHT!r}, origin='Benchmark',"
+                " arrival=datetime.time(23, 59))\n"
+                "print(flight.pk)",
+            ).split()[-1]
+        )
         site.start()
         try:
             with sync_playwright() as playwright:
@@ -223,20 +237,26 @@ def main() -> None:
                 page.wait_for_function(
                     "document.documentElement.dataset.boardStatus === 'live'", timeout=15000
                 )
-                print(f"save -> browser latency, {args.saves} saves per path, ~{args.interval}s apart, "
-                      f"daphne + SQLite + InMemoryChannelLayer, Chromium headless ({datetime.date.today()})")
+                print(
+                    f"save -> browser latency, {args.saves} saves per path, ~{args.interval}s apart, "
+                    f"daphne + SQLite + InMemoryChannelLayer, Chromium headless ({datetime.date.today()})"
+                )
                 if args.paths in ("both", "process"):
                     latencies = run_process_path(site, page, args.saves, args.interval)
-                    print("path 'process': ORM saves in another process;"
-                          " daphne hears of them through the hub's 1 s log check")
+                    print(
+                        "path 'process': ORM saves in another process;"
+                        " daphne hears of them through the hub's 1 s log check"
+                    )
                     print(summary("receive - commit (time.time() after commit)", latencies))
                 if args.paths in ("both", "admin"):
                     head = int(page.evaluate("document.documentElement.dataset.lastEventId"))
                     from_commit, from_request = run_admin_path(
                         site, page, password, pk, args.saves, args.interval, head
                     )
-                    print("path 'admin': admin change-form POSTs, saved inside daphne;"
-                          " the in-memory layer wakes the hub")
+                    print(
+                        "path 'admin': admin change-form POSTs, saved inside daphne;"
+                        " the in-memory layer wakes the hub"
+                    )
                     print(summary("receive - LogEntry.action_time (pre-commit)", from_commit))
                     print(summary("receive - request sent", from_request))
                 browser.close()

@@ -59,4 +59,3 @@ class FlightAdmin(admin.ModelAdmin):
             for flight in queryset:
                 flight.delete()
         self.message_user(request, f"Removed {len(codes)} flight(s): {', '.join(codes)}.", messages.SUCCESS)
-

@@ -9,10 +9,9 @@ class FlightboardConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from flightboard.models import Flight
         from liveevents.bindings import bind
         from liveevents.streams import PUBLIC, declare_stream
-
-        from flightboard.models import Flight
 
         declare_stream("flights", readers=PUBLIC)
         bind(

@@ -4,9 +4,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
-from liveevents.models import Stream
-
 from flightboard.models import Flight
+from liveevents.models import Stream
 
 STREAM = "flights"
 

@@ -30,7 +30,9 @@ class ModelBinding:
     serialize: Serializer
     serialize_deleted: Serializer
 
-    def on_save(self, sender: type[models.Model], instance: models.Model, raw: bool = False, **kwargs: Any) -> None:
+    def on_save(
+        self, sender: type[models.Model], instance: models.Model, raw: bool = False, **kwargs: Any
+    ) -> None:
         if raw:  # loaddata: fixtures are not news
             return
         publish(self.stream, self.saved_event, self.serialize(instance), using=kwargs.get("using"))

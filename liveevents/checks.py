@@ -17,7 +17,8 @@ def check_asgi(**kwargs: Any) -> list[Error | Warning]:
         errors.append(
             Error(
                 "ASGI_APPLICATION is not set; streams need an ASGI server.",
-                hint="Set ASGI_APPLICATION = 'yourproject.asgi.application' and serve it with daphne or uvicorn.",
+                hint="Set ASGI_APPLICATION = 'yourproject.asgi.application' and serve it with "
+                "daphne or uvicorn.",
                 id="liveevents.E001",
             )
         )
@@ -45,16 +46,19 @@ def check_asgi(**kwargs: Any) -> list[Error | Warning]:
             )
         )
     apps = list(settings.INSTALLED_APPS)
-    if "daphne" in apps and "django.contrib.staticfiles" in apps:
-        if apps.index("daphne") > apps.index("django.contrib.staticfiles"):
-            errors.append(
-                Warning(
-                    "'daphne' comes after 'django.contrib.staticfiles' in INSTALLED_APPS, so runserver "
-                    "will not serve ASGI and streams will not work under it.",
-                    hint="Move 'daphne' before 'django.contrib.staticfiles'.",
-                    id="liveevents.W002",
-                )
+    if (
+        "daphne" in apps
+        and "django.contrib.staticfiles" in apps
+        and apps.index("daphne") > apps.index("django.contrib.staticfiles")
+    ):
+        errors.append(
+            Warning(
+                "'daphne' comes after 'django.contrib.staticfiles' in INSTALLED_APPS, so runserver "
+                "will not serve ASGI and streams will not work under it.",
+                hint="Move 'daphne' before 'django.contrib.staticfiles'.",
+                id="liveevents.W002",
             )
+        )
     if "django.middleware.gzip.GZipMiddleware" in getattr(settings, "MIDDLEWARE", []):
         errors.append(
             Warning(
@@ -91,5 +95,7 @@ def check_settings(**kwargs: Any) -> list[Error]:
             errors.append(Error(f"LIVEEVENTS[{key!r}] must be a non-negative integer.", id="liveevents.E004"))
     for key in ("CATCH_UP_INTERVAL", "RETENTION_DAYS"):
         if user.get(key) is not None and not (isinstance(user[key], (int, float)) and user[key] > 0):
-            errors.append(Error(f"LIVEEVENTS[{key!r}] must be a positive number or None.", id="liveevents.E004"))
+            errors.append(
+                Error(f"LIVEEVENTS[{key!r}] must be a positive number or None.", id="liveevents.E004")
+            )
     return errors

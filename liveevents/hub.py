@@ -8,42 +8,23 @@ A lost wake-up therefore costs at most one tick of delay, never an event.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import logging
 import time
 import weakref
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 from channels.layers import InMemoryChannelLayer, get_channel_layer
-from django.db import close_old_connections
 
 from liveevents.conf import get_config
-from liveevents.models import Event, Stream
+from liveevents.log import LoggedEvent, StreamHead, read_events, read_heads, run_in_db_thread
 from liveevents.publish import CONTROL_MESSAGE, EVENT_MESSAGE, group_name
 from liveevents.sse import KEEPALIVE, encode_event
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
-# Log reads run here, never in a request's thread: a few threads and connections serve
-# every stream of the process, however many connections are open.
-_db_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="liveevents-db")
-
-
-class LoggedEvent(NamedTuple):
-    id: int
-    event: str
-    data: str
-
-
-class StreamHead(NamedTuple):
-    last_id: int
-    closed: bool
 
 
 class Frame(NamedTuple):
@@ -63,38 +44,10 @@ def encode_logged(event: LoggedEvent) -> Frame:
     return Frame(event.id, encode_event(event.data, event=event.event, id=event.id))
 
 
-def _with_fresh_connection(function: Callable[..., T], *args: Any) -> T:
-    close_old_connections()
-    try:
-        return function(*args)
-    finally:
-        close_old_connections()
-
-
-async def run_in_db_thread(function: Callable[..., T], *args: Any) -> T:
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_db_executor, _with_fresh_connection, function, *args)
-
-
-def read_heads(names: Iterable[str]) -> dict[str, StreamHead]:
-    """Last id and closed state of each named stream; absent streams have not published yet."""
-    rows = Stream.objects.filter(name__in=list(names)).values_list("name", "last_id", "closed")
-    return {name: StreamHead(last_id, closed) for name, last_id, closed in rows}
-
-
-def read_events(stream: str, after: int, limit: int, upto: int | None = None) -> list[LoggedEvent]:
-    """Up to `limit` logged events of `stream` with ids above `after` (and at most `upto`)."""
-    rows = Event.objects.filter(stream_id=stream, sequence__gt=after)
-    if upto is not None:
-        rows = rows.filter(sequence__lte=upto)
-    values = rows.order_by("sequence").values_list("sequence", "event", "data")[:limit]
-    return [LoggedEvent(*row) for row in values]
-
-
 class Subscription:
     """One connection's place in the hub: a bounded queue of frames to write."""
 
-    __slots__ = ("stream", "queue", "overflowed", "start_id", "closed")
+    __slots__ = ("closed", "overflowed", "queue", "start_id", "stream")
 
     def __init__(self, stream: str, size: int) -> None:
         self.stream = stream
@@ -233,7 +186,9 @@ class StreamHub:
         try:
             await self.layer.group_add(group_name(stream), await self._channel_name())
         except Exception:
-            logger.warning("Channel layer unavailable; stream %r follows the log only.", stream, exc_info=True)
+            logger.warning(
+                "Channel layer unavailable; stream %r follows the log only.", stream, exc_info=True
+            )
 
     async def _leave_group(self, stream: str) -> None:
         if self.layer is None or self.channel is None or stream in self.streams:
@@ -360,10 +315,8 @@ class StreamHub:
             task.cancel()
         if self.layer is not None and self.channel is not None:
             for name in names:
-                try:
+                with contextlib.suppress(Exception):
                     await self.layer.group_discard(group_name(name), self.channel)
-                except Exception:
-                    pass
 
 
 def reset_frame(stream: str, current_id: int) -> Frame:

@@ -28,9 +28,7 @@ CONTROL_MESSAGE = "liveevents.control"
 def check_stream_name(name: str) -> str:
     """Return `name` if it can name a stream (and a channel-layer group), else raise ValueError."""
     if not isinstance(name, str) or not STREAM_NAME.fullmatch(name):
-        raise ValueError(
-            f"Invalid stream name {name!r}: use 1 to 80 ASCII letters, digits, '_', '-' or '.'."
-        )
+        raise ValueError(f"Invalid stream name {name!r}: use 1 to 80 ASCII letters, digits, '_', '-' or '.'.")
     return name
 
 

@@ -11,7 +11,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
 from liveevents.conf import get_config
-from liveevents.hub import CLOSED_FRAME, StreamHub, encode_logged, get_hub, read_events, read_heads, reset_frame, run_in_db_thread
+from liveevents.hub import CLOSED_FRAME, StreamHub, encode_logged, get_hub, reset_frame
+from liveevents.log import read_events, read_heads, run_in_db_thread
 from liveevents.sse import encode_retry
 from liveevents.streams import PUBLIC, get_stream
 
@@ -19,7 +20,9 @@ logger = logging.getLogger(__name__)
 
 
 def _plain(message: str, status: int, **headers: str) -> HttpResponse:
-    return HttpResponse(message + "\n", status=status, content_type="text/plain; charset=utf-8", headers=headers)
+    return HttpResponse(
+        message + "\n", status=status, content_type="text/plain; charset=utf-8", headers=headers
+    )
 
 
 def parse_last_event_id(request: HttpRequest) -> int | None:
@@ -110,7 +113,9 @@ async def stream_events(hub: StreamHub, stream: str, last_id: int | None) -> Asy
                     continue
                 if frame.id > position + 1:
                     # The hub delivered past us (we joined mid-catch-up): read the hole from the log.
-                    missing = await run_in_db_thread(read_events, stream, position, frame.id - 1 - position, frame.id - 1)
+                    missing = await run_in_db_thread(
+                        read_events, stream, position, frame.id - 1 - position, frame.id - 1
+                    )
                     for event in missing:
                         yield encode_logged(event).payload
                 position = frame.id

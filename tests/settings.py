@@ -7,8 +7,8 @@ os.environ.setdefault("DJANGO_VAR_DIR", tempfile.mkdtemp(prefix="flightboard-tes
 os.environ.pop("REDIS_URL", None)
 os.environ.pop("DATABASE_URL", None)
 
-from flightboard.settings import *  # noqa: E402, F403
-from flightboard.settings import DATABASES, INSTALLED_APPS, VAR_DIR  # noqa: E402
+from flightboard.settings import *
+from flightboard.settings import DATABASES, INSTALLED_APPS, VAR_DIR
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.notes"]
 
@@ -26,7 +26,7 @@ WHITENOISE_AUTOREFRESH = True
 
 # The real PostgreSQL on loopback, for the tests that need its concurrency (mark them
 # django_db(databases=["default", "postgres"])); pytest-django creates test_liveevents on demand.
-import dj_database_url  # noqa: E402
+import dj_database_url
 
 DATABASES["postgres"] = dj_database_url.parse(
     os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/liveevents")

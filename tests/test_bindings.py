@@ -38,7 +38,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def events(stream: str) -> list[tuple[int, str, Any]]:
-    rows = Event.objects.filter(stream_id=stream).order_by("sequence").values_list("sequence", "event", "data")
+    rows = (
+        Event.objects.filter(stream_id=stream).order_by("sequence").values_list("sequence", "event", "data")
+    )
     return [(sequence, name, json.loads(data)) for sequence, name, data in rows]
 
 
@@ -341,7 +343,12 @@ READER_EXPECTATIONS = {
     "permission": (False, False, False, False, False, True, False),
 }
 PEOPLE = ["anonymous", "user", "inactive", "staff", "inactive_staff", "superuser", "inactive_superuser"]
-READERS = {"PUBLIC": PUBLIC, "AUTHENTICATED": AUTHENTICATED, "STAFF": STAFF, "permission": permission("notes.view_note")}
+READERS = {
+    "PUBLIC": PUBLIC,
+    "AUTHENTICATED": AUTHENTICATED,
+    "STAFF": STAFF,
+    "permission": permission("notes.view_note"),
+}
 
 
 @pytest.mark.parametrize("readers", READERS.keys())

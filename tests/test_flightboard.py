@@ -32,7 +32,9 @@ def flight_events(after: int = 0) -> list[tuple[str, dict[str, Any]]]:
 
 
 def make(code: str, origin: str, arrival: str, state: str = "") -> Flight:
-    return Flight.objects.create(flight=code, origin=origin, arrival=datetime.time.fromisoformat(arrival), state=state)
+    return Flight.objects.create(
+        flight=code, origin=origin, arrival=datetime.time.fromisoformat(arrival), state=state
+    )
 
 
 def run(command: str, *args: str, **options: Any) -> str:
@@ -54,7 +56,7 @@ def test_board_renders_rows_sorted_by_arrival(client: Client, db: None) -> None:
     assert response["Content-Type"].startswith("text/html")
     content = response.content.decode()
     assert re.findall(r'<tr data-flight="([^"]+)">', content) == ["A123", "AA01", "I768", "G119"]
-    row = re.search(r'<tr data-flight="I768">(.*?)</tr>', content, re.S)
+    row = re.search(r'<tr data-flight="I768">(.*?)</tr>', content, re.DOTALL)
     assert row is not None
     assert '<td data-field="origin">Rome</td>' in row.group(1)
     assert '<td data-field="flight">I768</td>' in row.group(1)
@@ -83,7 +85,7 @@ def test_board_before_the_first_event_passes_id_zero_and_says_it_is_empty(client
 def test_board_loads_board_js_as_a_module_and_has_no_inline_script(client: Client, db: None) -> None:
     make("I768", "Rome", "10:10")
     content = client.get("/").content.decode()
-    scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", content, re.S | re.I)
+    scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", content, re.DOTALL | re.IGNORECASE)
     assert scripts == [(' type="module" src="/static/flightboard/board.js"', "")]
     assert "onclick=" not in content.lower()
     assert 'data-client-src="/static/liveevents/liveevents.js"' in content
@@ -120,7 +122,9 @@ def listed(response: Any) -> list[str]:
     return [flight.flight for flight in response.context["cl"].result_list]
 
 
-def test_changelist_lists_flights_by_arrival_with_editable_state(admin_client: Client, board: dict[str, Flight]) -> None:
+def test_changelist_lists_flights_by_arrival_with_editable_state(
+    admin_client: Client, board: dict[str, Flight]
+) -> None:
     response = admin_client.get(CHANGELIST)
     assert response.status_code == 200
     assert listed(response) == ["A123", "D654", "I768", "G119"]
@@ -130,7 +134,9 @@ def test_changelist_lists_flights_by_arrival_with_editable_state(admin_client: C
     assert '<option value="landing" selected>Landing</option>' in content
 
 
-@pytest.mark.parametrize(("query", "expected"), [("rome", ["I768"]), ("A12", ["A123"]), ("o", ["A123", "I768", "G119"])])
+@pytest.mark.parametrize(
+    ("query", "expected"), [("rome", ["I768"]), ("A12", ["A123"]), ("o", ["A123", "I768", "G119"])]
+)
 def test_changelist_search_matches_code_and_origin(
     admin_client: Client, board: dict[str, Flight], query: str, expected: list[str]
 ) -> None:
@@ -138,7 +144,8 @@ def test_changelist_search_matches_code_and_origin(
 
 
 @pytest.mark.parametrize(
-    ("state", "expected"), [("landing", ["I768"]), ("delayed", ["D654"]), ("", ["A123", "G119"]), ("landed", [])]
+    ("state", "expected"),
+    [("landing", ["I768"]), ("delayed", ["D654"]), ("", ["A123", "G119"]), ("landed", [])],
 )
 def test_changelist_filters_by_state(
     admin_client: Client, board: dict[str, Flight], state: str, expected: list[str]
@@ -170,7 +177,9 @@ def test_list_editable_state_saves_and_publishes_only_changed_rows(
 # The admin: adding and changing -------------------------------------------------------------
 
 
-def add_flight(admin_client: Client, code: str, origin: str = "Rome", arrival: str = "10:10", state: str = "") -> Any:
+def add_flight(
+    admin_client: Client, code: str, origin: str = "Rome", arrival: str = "10:10", state: str = ""
+) -> Any:
     return admin_client.post(ADD, {"flight": code, "origin": origin, "arrival": arrival, "state": state})
 
 
@@ -180,13 +189,21 @@ def test_adding_a_flight_publishes_the_whole_row(admin_client: Client, db: None)
     assert flight_events() == [
         (
             "flightStateUpdate",
-            {"flight": "I768", "origin": "Rome", "arrival": "10:10", "state": "delayed", "state_label": "Delayed"},
+            {
+                "flight": "I768",
+                "origin": "Rome",
+                "arrival": "10:10",
+                "state": "delayed",
+                "state_label": "Delayed",
+            },
         )
     ]
 
 
 @pytest.mark.parametrize("code", ["i768", " ba2490 ", "Ab1"])
-def test_adding_a_lowercase_code_is_accepted_and_stored_upper_case(admin_client: Client, db: None, code: str) -> None:
+def test_adding_a_lowercase_code_is_accepted_and_stored_upper_case(
+    admin_client: Client, db: None, code: str
+) -> None:
     response = add_flight(admin_client, code)
     assert response.status_code == 302
     stored = code.strip().upper()
@@ -217,7 +234,9 @@ def test_adding_an_invalid_code_is_refused_with_a_clear_message(
 
 
 @pytest.mark.parametrize("code", ["I768", "i768", " I768 "])
-def test_adding_a_duplicate_code_is_refused_with_a_clear_message(admin_client: Client, db: None, code: str) -> None:
+def test_adding_a_duplicate_code_is_refused_with_a_clear_message(
+    admin_client: Client, db: None, code: str
+) -> None:
     make("I768", "Rome", "10:10")
     before = Event.objects.count()
     response = add_flight(admin_client, code, origin="Elsewhere")
@@ -246,7 +265,9 @@ def test_adding_a_flight_with_other_invalid_fields_is_refused(
     assert not Event.objects.exists()
 
 
-def test_saving_the_change_form_publishes_a_state_update(admin_client: Client, board: dict[str, Flight]) -> None:
+def test_saving_the_change_form_publishes_a_state_update(
+    admin_client: Client, board: dict[str, Flight]
+) -> None:
     start = Stream.current_id("flights")
     flight = board["I768"]
     response = admin_client.post(
@@ -258,7 +279,13 @@ def test_saving_the_change_form_publishes_a_state_update(admin_client: Client, b
     assert flight_events(start) == [
         (
             "flightStateUpdate",
-            {"flight": "I768", "origin": "Roma", "arrival": "10:20", "state": "landed", "state_label": "Landed"},
+            {
+                "flight": "I768",
+                "origin": "Roma",
+                "arrival": "10:20",
+                "state": "landed",
+                "state_label": "Landed",
+            },
         )
     ]
     assert not Flight.objects.filter(flight="X999").exists()
@@ -281,7 +308,10 @@ def act(admin_client: Client, action: str, flights: list[Flight]) -> Any:
     )
 
 
-@pytest.mark.parametrize(("action", "state", "label"), [("mark_landing", "landing", "Landing"), ("mark_landed", "landed", "Landed")])
+@pytest.mark.parametrize(
+    ("action", "state", "label"),
+    [("mark_landing", "landing", "Landing"), ("mark_landed", "landed", "Landed")],
+)
 def test_state_actions_publish_one_event_per_changed_flight(
     admin_client: Client, board: dict[str, Flight], action: str, state: str, label: str
 ) -> None:
@@ -291,15 +321,19 @@ def test_state_actions_publish_one_event_per_changed_flight(
     response = act(admin_client, action, selected)
     assert response.status_code == 200
     changed = [code for code in ("A123", "I768", "G119") if board[code].state != state and code != "G119"]
-    assert [(name, data["flight"], data["state"], data["state_label"]) for name, data in flight_events(start)] == [
-        ("flightStateUpdate", code, state, label) for code in changed
-    ]
-    assert set(Flight.objects.filter(pk__in=[f.pk for f in selected]).values_list("state", flat=True)) == {state}
+    assert [
+        (name, data["flight"], data["state"], data["state_label"]) for name, data in flight_events(start)
+    ] == [("flightStateUpdate", code, state, label) for code in changed]
+    assert set(Flight.objects.filter(pk__in=[f.pk for f in selected]).values_list("state", flat=True)) == {
+        state
+    }
     assert Flight.objects.get(flight="D654").state == "delayed"  # not selected
     assert f"{len(changed)} flight(s) marked {label}." in response.content.decode()
 
 
-def test_remove_from_board_publishes_one_removal_per_flight(admin_client: Client, board: dict[str, Flight]) -> None:
+def test_remove_from_board_publishes_one_removal_per_flight(
+    admin_client: Client, board: dict[str, Flight]
+) -> None:
     start = Stream.current_id("flights")
     response = act(admin_client, "remove_from_board", [board["A123"], board["G119"]])
     assert response.status_code == 200
@@ -381,7 +415,9 @@ def test_seed_flights_creates_the_six_tutorial_flights(db: None) -> None:
     assert list(Flight.objects.values_list("origin", "flight", "arrival", "state")) == [
         (origin, code, datetime.time.fromisoformat(arrival), "") for origin, code, arrival in TUTORIAL_FLIGHTS
     ]
-    assert [code for code in (data["flight"] for _, data in flight_events())] == [c for _, c, _ in TUTORIAL_FLIGHTS]
+    assert [code for code in (data["flight"] for _, data in flight_events())] == [
+        c for _, c, _ in TUTORIAL_FLIGHTS
+    ]
     assert {code for _, code, _ in TUTORIAL_FLIGHTS} == {"A123", "D654", "U213", "A987", "I768", "G119"}
 
 
@@ -434,8 +470,15 @@ def test_simulate_keeps_the_origin_and_arrival_of_a_flight_already_on_the_board(
     before = Stream.current_id("flights")
     run("simulate_flights", "--flight", "ZZ99", "--cycles", "2", "--interval", "0")
     events = flight_events(before)
-    assert [name for name, _ in events] == ["flightStateUpdate", "flightStateUpdate", "flightRemoval", "flightStateUpdate"] * 2
-    assert {(d["origin"], d["arrival"]) for name, d in events if name == "flightStateUpdate"} == {("Oslo", "07:05")}
+    assert [name for name, _ in events] == [
+        "flightStateUpdate",
+        "flightStateUpdate",
+        "flightRemoval",
+        "flightStateUpdate",
+    ] * 2
+    assert {(d["origin"], d["arrival"]) for name, d in events if name == "flightStateUpdate"} == {
+        ("Oslo", "07:05")
+    }
 
 
 # Management commands: close_stream, open_stream, prune_events ---------------------------------
@@ -470,7 +513,9 @@ def history(db: None) -> None:
 
 
 def remaining(stream: str) -> list[int]:
-    return list(Event.objects.filter(stream_id=stream).order_by("sequence").values_list("sequence", flat=True))
+    return list(
+        Event.objects.filter(stream_id=stream).order_by("sequence").values_list("sequence", flat=True)
+    )
 
 
 def test_prune_deletes_only_events_older_than_days(history: None) -> None:

@@ -15,7 +15,17 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.timeout(300)
 def test_wheel_contains_liveevents_and_not_flightboard(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(tmp_path), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--quiet",
+            "--wheel-dir",
+            str(tmp_path),
+            str(ROOT),
+        ],
         check=True,
         cwd=tmp_path,
     )
@@ -32,4 +42,6 @@ def test_wheel_contains_liveevents_and_not_flightboard(tmp_path: Path) -> None:
         "liveevents/py.typed",
     ):
         assert expected in names
-    assert not [name for name in names if name.startswith(("flightboard/", "tests/", "templates/", "static/"))]
+    assert not [
+        name for name in names if name.startswith(("flightboard/", "tests/", "templates/", "static/"))
+    ]

@@ -9,11 +9,13 @@ import time
 import pytest
 from django.db import connections, transaction
 
-from liveevents.hub import read_events
 from liveevents.models import Event
 from liveevents.publish import publish
 
-pytestmark = [pytest.mark.django_db(databases=["default", "postgres"], transaction=True), pytest.mark.timeout(120)]
+pytestmark = [
+    pytest.mark.django_db(databases=["default", "postgres"], transaction=True),
+    pytest.mark.timeout(120),
+]
 
 WRITERS = 8
 TRANSACTIONS_PER_WRITER = 25
@@ -85,7 +87,10 @@ def test_concurrent_writers_leave_no_gap_and_no_reordering() -> None:
 
     assert not errors, errors
     ids = list(
-        Event.objects.using("postgres").filter(stream_id=stream).order_by("sequence").values_list("sequence", flat=True)
+        Event.objects.using("postgres")
+        .filter(stream_id=stream)
+        .order_by("sequence")
+        .values_list("sequence", flat=True)
     )
     assert committed > 0
     assert ids == list(range(1, committed + 1))

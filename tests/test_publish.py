@@ -198,11 +198,10 @@ def test_group_name_is_prefixed_with_liveevents() -> None:
 
 def test_rollback_publishes_nothing(db: None, django_capture_on_commit_callbacks: Any) -> None:
     publish("alpha", "tick", "before")
-    with django_capture_on_commit_callbacks() as callbacks:
-        with pytest.raises(Boom), transaction.atomic():
-            publish("alpha", "tick", "rolled back")
-            publish("alpha", "tick", "rolled back too")
-            raise Boom
+    with django_capture_on_commit_callbacks() as callbacks, pytest.raises(Boom), transaction.atomic():
+        publish("alpha", "tick", "rolled back")
+        publish("alpha", "tick", "rolled back too")
+        raise Boom
     assert callbacks == []
     assert logged("alpha") == [(1, "tick", "before")]
     assert Stream.current_id("alpha") == 1
@@ -243,7 +242,9 @@ async def listen(stream: str) -> tuple[InMemoryChannelLayer, str]:
     return layer, channel
 
 
-async def test_commit_sends_the_event_to_the_streams_group_on_the_channel_layer(transactional_db: None) -> None:
+async def test_commit_sends_the_event_to_the_streams_group_on_the_channel_layer(
+    transactional_db: None,
+) -> None:
     layer, channel = await listen("alpha")
     try:
         await sync_to_async(publish)("alpha", "noteSaved", {"title": "x\ny"})

@@ -307,7 +307,12 @@ def test_e004_for_a_bad_value(settings: Any, key: str, value: Any) -> None:
 
 def test_e004_once_per_bad_value(settings: Any) -> None:
     settings.LIVEEVENTS = {"HEARTBEAT": 0, "RETRY": -1, "RETENTION_DAYS": 0, "UNKNOWN": 1}
-    assert sorted(ids(check_settings())) == ["liveevents.E003", "liveevents.E004", "liveevents.E004", "liveevents.E004"]
+    assert sorted(ids(check_settings())) == [
+        "liveevents.E003",
+        "liveevents.E004",
+        "liveevents.E004",
+        "liveevents.E004",
+    ]
 
 
 def test_several_problems_are_reported_together(settings: Any) -> None:

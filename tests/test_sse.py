@@ -259,7 +259,9 @@ def test_event_name_with_one_leading_space_round_trips() -> None:
     assert only_event(encode_event("x", event=" x")).event == " x"
 
 
-@pytest.mark.parametrize("bad_id", [*BAD_FIELD_VALUES.values(), "1\n", " 1", "1\r\nevent: evil", "abc", "1.5"])
+@pytest.mark.parametrize(
+    "bad_id", [*BAD_FIELD_VALUES.values(), "1\n", " 1", "1\r\nevent: evil", "abc", "1.5"]
+)
 def test_id_that_is_not_an_integer_is_refused(bad_id: object) -> None:
     with pytest.raises(ValueError):
         encode_event("x", event="tick", id=bad_id)  # type: ignore[arg-type]

@@ -94,7 +94,9 @@ async def test_header_wins_over_query_parameter(hub: StreamHub) -> None:
     await response.disconnect()
 
 
-async def test_replay_is_batched_and_joins_live_without_gap_or_duplicate(hub: StreamHub, settings: Any) -> None:
+async def test_replay_is_batched_and_joins_live_without_gap_or_duplicate(
+    hub: StreamHub, settings: Any
+) -> None:
     settings.LIVEEVENTS = {**settings.LIVEEVENTS, "REPLAY_BATCH": 7}
     await hub.aclose()
     from liveevents.hub import _hubs, get_hub
@@ -140,7 +142,9 @@ def _publish_without_wakeup(stream: str, count: int) -> None:
         publish_many(count, stream)
 
 
-async def test_lost_wakeup_is_repaired_from_the_log_on_the_next_message(hub: StreamHub, settings: Any) -> None:
+async def test_lost_wakeup_is_repaired_from_the_log_on_the_next_message(
+    hub: StreamHub, settings: Any
+) -> None:
     settings.LIVEEVENTS = {"CATCH_UP_INTERVAL": 60, "HEARTBEAT": 120}
     await hub.aclose()
     from liveevents.hub import _hubs, get_hub

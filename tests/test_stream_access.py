@@ -133,7 +133,9 @@ async def test_a_client_that_does_not_accept_event_streams_gets_406(hub: StreamH
     assert b"text/event-stream" in response.body
 
 
-@pytest.mark.parametrize("accept", ["*/*", "text/*", "text/event-stream", "text/html, text/event-stream;q=0.5"])
+@pytest.mark.parametrize(
+    "accept", ["*/*", "text/*", "text/event-stream", "text/html, text/event-stream;q=0.5"]
+)
 async def test_accept_headers_that_allow_event_streams_get_200(hub: StreamHub, accept: str) -> None:
     response = await open_stream(FLIGHTS, {"Accept": accept})
     await opened(response)
@@ -213,7 +215,9 @@ async def test_foreign_origin_gets_no_cors_headers(hub: StreamHub) -> None:
     await response.disconnect()
 
 
-async def test_foreign_origin_gets_no_cors_headers_even_when_others_are_allowed(hub: StreamHub, settings: Any) -> None:
+async def test_foreign_origin_gets_no_cors_headers_even_when_others_are_allowed(
+    hub: StreamHub, settings: Any
+) -> None:
     settings.CORS_ALLOWED_ORIGINS = ["https://board.example"]
     response = await open_stream(FLIGHTS, {"Origin": "https://evil.example"})
     await opened(response)
@@ -240,7 +244,9 @@ async def test_cors_never_answers_with_a_wildcard(hub: StreamHub, settings: Any,
     await response.disconnect()
 
 
-async def test_allowed_origin_with_a_session_reads_an_authenticated_stream(hub: StreamHub, settings: Any) -> None:
+async def test_allowed_origin_with_a_session_reads_an_authenticated_stream(
+    hub: StreamHub, settings: Any
+) -> None:
     settings.CORS_ALLOWED_ORIGINS = ["https://board.example"]
     cookie = await sync_to_async(session_cookie_for)("reader")
     response = await open_stream(NOTES, {"Origin": "https://board.example", "cookie": cookie})
@@ -250,14 +256,20 @@ async def test_allowed_origin_with_a_session_reads_an_authenticated_stream(hub: 
     await response.disconnect()
 
 
-@pytest.mark.parametrize(("origin", "allowed"), [("https://board.example", True), ("https://evil.example", False)])
+@pytest.mark.parametrize(
+    ("origin", "allowed"), [("https://board.example", True), ("https://evil.example", False)]
+)
 async def test_preflight_is_answered_for_allowed_origins_only(
     hub: StreamHub, settings: Any, origin: str, allowed: bool
 ) -> None:
     settings.CORS_ALLOWED_ORIGINS = ["https://board.example"]
     response = await refused(
         FLIGHTS,
-        {"Origin": origin, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "last-event-id"},
+        {
+            "Origin": origin,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "last-event-id",
+        },
         method="OPTIONS",
     )
     if allowed:

@@ -5,27 +5,64 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Flight',
+            name="Flight",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('flight', models.CharField(error_messages={'unique': 'Flight %(value)s is already on the board.'}, help_text='The code shown on the board, e.g. I768. It cannot change once created.', max_length=8, unique=True, validators=[django.core.validators.RegexValidator('\\A[A-Z0-9]{2,8}\\Z', 'A flight code is 2 to 8 capital letters or digits, like I768 or BA2490.')], verbose_name='flight')),
-                ('origin', models.CharField(max_length=64, verbose_name='origin')),
-                ('arrival', models.TimeField(help_text='Scheduled time of day, HH:MM.', verbose_name='arrival')),
-                ('state', models.CharField(blank=True, choices=[('', 'Scheduled'), ('delayed', 'Delayed'), ('landing', 'Landing'), ('landed', 'Landed'), ('cancelled', 'Cancelled'), ('diverted', 'Diverted')], default='', max_length=16, verbose_name='state')),
-                ('updated', models.DateTimeField(auto_now=True, verbose_name='updated')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "flight",
+                    models.CharField(
+                        error_messages={"unique": "Flight %(value)s is already on the board."},
+                        help_text="The code shown on the board, e.g. I768. It cannot change once created.",
+                        max_length=8,
+                        unique=True,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "\\A[A-Z0-9]{2,8}\\Z",
+                                "A flight code is 2 to 8 capital letters or digits, like I768 or BA2490.",
+                            )
+                        ],
+                        verbose_name="flight",
+                    ),
+                ),
+                ("origin", models.CharField(max_length=64, verbose_name="origin")),
+                (
+                    "arrival",
+                    models.TimeField(help_text="Scheduled time of day, HH:MM.", verbose_name="arrival"),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("", "Scheduled"),
+                            ("delayed", "Delayed"),
+                            ("landing", "Landing"),
+                            ("landed", "Landed"),
+                            ("cancelled", "Cancelled"),
+                            ("diverted", "Diverted"),
+                        ],
+                        default="",
+                        max_length=16,
+                        verbose_name="state",
+                    ),
+                ),
+                ("updated", models.DateTimeField(auto_now=True, verbose_name="updated")),
             ],
             options={
-                'verbose_name': 'flight',
-                'verbose_name_plural': 'flights',
-                'ordering': ['arrival', 'flight'],
+                "verbose_name": "flight",
+                "verbose_name_plural": "flights",
+                "ordering": ["arrival", "flight"],
             },
         ),
     ]

@@ -6,41 +6,71 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Stream',
+            name="Stream",
             fields=[
-                ('name', models.CharField(max_length=80, primary_key=True, serialize=False, verbose_name='name')),
-                ('last_id', models.PositiveBigIntegerField(default=0, verbose_name='last event id')),
-                ('closed', models.BooleanField(default=False, help_text='Closed streams end every open connection and answer new ones with 204.', verbose_name='closed')),
+                (
+                    "name",
+                    models.CharField(max_length=80, primary_key=True, serialize=False, verbose_name="name"),
+                ),
+                ("last_id", models.PositiveBigIntegerField(default=0, verbose_name="last event id")),
+                (
+                    "closed",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Closed streams end every open connection and answer new ones with 204.",
+                        verbose_name="closed",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'stream',
-                'verbose_name_plural': 'streams',
-                'ordering': ['name'],
+                "verbose_name": "stream",
+                "verbose_name_plural": "streams",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Event',
+            name="Event",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sequence', models.PositiveBigIntegerField(verbose_name='id in stream')),
-                ('event', models.CharField(max_length=200, verbose_name='event name')),
-                ('data', models.TextField(blank=True, verbose_name='data')),
-                ('created', models.DateTimeField(db_index=True, default=django.utils.timezone.now, verbose_name='created')),
-                ('stream', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='liveevents.stream', verbose_name='stream')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("sequence", models.PositiveBigIntegerField(verbose_name="id in stream")),
+                ("event", models.CharField(max_length=200, verbose_name="event name")),
+                ("data", models.TextField(blank=True, verbose_name="data")),
+                (
+                    "created",
+                    models.DateTimeField(
+                        db_index=True, default=django.utils.timezone.now, verbose_name="created"
+                    ),
+                ),
+                (
+                    "stream",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="liveevents.stream",
+                        verbose_name="stream",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'event',
-                'verbose_name_plural': 'events',
-                'ordering': ['stream', 'sequence'],
-                'constraints': [models.UniqueConstraint(fields=('stream', 'sequence'), name='liveevents_event_unique_sequence')],
+                "verbose_name": "event",
+                "verbose_name_plural": "events",
+                "ordering": ["stream", "sequence"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("stream", "sequence"), name="liveevents_event_unique_sequence"
+                    )
+                ],
             },
         ),
     ]

@@ -96,7 +96,13 @@ class DaphneServer:
             log.flush()
             self.process = subprocess.Popen(
                 [
-                    sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+                    sys.executable,
+                    "-m",
+                    "daphne",
+                    "-b",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
                     "flightboard.asgi:application",
                 ],
                 cwd=BASE_DIR,

@@ -260,8 +260,11 @@ def test_server_restart_reconnects_and_replays_missed_events_in_order(
     expect(html(board)).to_have_attribute("data-board-status", "reconnecting")
 
     changes = [
-        ("A123", "landing"), ("D654", "landed"), ("U213", "delayed"),
-        ("A987", "cancelled"), ("I768", "diverted"),
+        ("A123", "landing"),
+        ("D654", "landed"),
+        ("U213", "delayed"),
+        ("A987", "cancelled"),
+        ("I768", "diverted"),
     ]
     head = set_states(server, *changes, remove=("G119",))
     assert head == before + 6

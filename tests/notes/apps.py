@@ -11,7 +11,6 @@ class NotesConfig(AppConfig):
     def ready(self) -> None:
         from liveevents.bindings import bind
         from liveevents.streams import AUTHENTICATED, declare_stream
-
         from tests.notes.models import Note
 
         declare_stream("notes", readers=AUTHENTICATED)

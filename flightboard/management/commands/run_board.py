@@ -24,7 +24,9 @@ class Command(BaseCommand):
         parser.add_argument("--interval", type=float, default=4.0, help="Simulator step, in seconds.")
         parser.add_argument("--no-simulator", action="store_true")
 
-    def handle(self, *args: Any, host: str, port: int, interval: float, no_simulator: bool, **options: Any) -> None:
+    def handle(
+        self, *args: Any, host: str, port: int, interval: float, no_simulator: bool, **options: Any
+    ) -> None:
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         call_command("seed_flights")

@@ -39,4 +39,6 @@ class Command(BaseCommand):
                         setattr(flight, key, value)
                     flight.save()
                     updated += 1
-        self.stdout.write(f"Seeded flights: {created} created, {updated} reset, {Flight.objects.count()} on the board.")
+        self.stdout.write(
+            f"Seeded flights: {created} created, {updated} reset, {Flight.objects.count()} on the board."
+        )

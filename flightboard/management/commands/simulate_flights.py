@@ -20,7 +20,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--flight", default="I768", help="Flight code to animate (default I768).")
         parser.add_argument("--interval", type=float, default=4.0, help="Seconds between steps (default 4).")
-        parser.add_argument("--cycles", type=int, default=0, help="Stop after this many cycles (0: run forever).")
+        parser.add_argument(
+            "--cycles", type=int, default=0, help="Stop after this many cycles (0: run forever)."
+        )
 
     def handle(self, *args: Any, flight: str, interval: float, cycles: int, **options: Any) -> None:
         origin, arrival = next(
