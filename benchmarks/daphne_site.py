@@ -1,4 +1,5 @@
-"""A throwaway flightboard site for benchmarks: temp var dir, real settings, one daphne process."""
+"""A throwaway flightboard site for benchmarks: temp var dir, real settings, one server process
+(daphne by default, or uvicorn)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -22,8 +24,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def site_env(var_dir: Path) -> dict[str, str]:
-    """flightboard.settings, embedded default (SQLite + in-memory layer) in `var_dir`."""
+def site_env(var_dir: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """flightboard.settings, embedded default (SQLite + in-memory layer) in `var_dir`.
+
+    `extra` is applied last, e.g. {"DATABASE_URL": ..., "REDIS_URL": ...} for PostgreSQL + Redis.
+    """
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SECRET_KEY")}
     env.update(
         DJANGO_SETTINGS_MODULE="flightboard.settings",
@@ -31,17 +36,70 @@ def site_env(var_dir: Path) -> dict[str, str]:
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
         PYTHONUNBUFFERED="1",
     )
+    env.update(extra or {})
     return env
 
 
+def server_command(server: str, port: int) -> list[str]:
+    """The command line that serves flightboard.asgi on 127.0.0.1:`port` ("daphne" or "uvicorn")."""
+    if server == "daphne":
+        return [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "flightboard.asgi:application",
+        ]
+    if server == "uvicorn":
+        return [
+            sys.executable, "-m", "uvicorn", "flightboard.asgi:application",
+            "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+        ]  # fmt: skip
+    raise ValueError(f"Unknown server {server!r}: use 'daphne' or 'uvicorn'.")
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of process `pid` in KiB (VmRSS in /proc/<pid>/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"No VmRSS for process {pid}.")
+
+
 class Site:
-    def __init__(self, var_dir: Path) -> None:
+    """One server process for flightboard.
+
+    Defaults: daphne, embedded SQLite + in-memory layer, log in `var_dir`/../daphne.log.
+    `env` adds environment (DATABASE_URL, REDIS_URL...), `server` may be "uvicorn", `log_name`
+    separates the logs of several processes that share one var dir's parent.
+    """
+
+    def __init__(
+        self,
+        var_dir: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        server: str = "daphne",
+        log_name: str | None = None,
+    ) -> None:
         self.var_dir = var_dir
+        self.server = server
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = site_env(var_dir)
+        self.env = site_env(var_dir, env)
         self.process: subprocess.Popen[bytes] | None = None
-        self.log_path = var_dir.parent / "daphne.log"
+        self.log_path = var_dir.parent / (log_name or f"{server}.log")
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, "the site is not started"
+        return self.process.pid
+
+    def rss_kib(self) -> int:
+        return rss_kib(self.pid)
 
     def manage(self, *args: str) -> str:
         result = subprocess.run(
@@ -63,16 +121,7 @@ class Site:
     def start(self, timeout: float = 30) -> None:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "daphne",
-                    "-b",
-                    "127.0.0.1",
-                    "-p",
-                    str(self.port),
-                    "flightboard.asgi:application",
-                ],
+                server_command(self.server, self.port),
                 cwd=BASE_DIR,
                 env=self.env,
                 stdout=log,
@@ -82,14 +131,14 @@ class Site:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"daphne exited:\n{self.log_path.read_text()}")
+                raise RuntimeError(f"{self.server} exited:\n{self.log_path.read_text()}")
             try:
                 with urllib.request.urlopen(self.url + "/", timeout=2):
                     return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"daphne did not answer:\n{self.log_path.read_text()}")
+        raise RuntimeError(f"{self.server} did not answer:\n{self.log_path.read_text()}")
 
     def stop(self) -> None:
         process, self.process = self.process, None

@@ -93,7 +93,7 @@ def check_settings(**kwargs: Any) -> list[Error]:
     for key in ("RETRY", "RETRY_AFTER"):
         if key in user and not (isinstance(user[key], int) and user[key] >= 0):
             errors.append(Error(f"LIVEEVENTS[{key!r}] must be a non-negative integer.", id="liveevents.E004"))
-    for key in ("CATCH_UP_INTERVAL", "RETENTION_DAYS"):
+    for key in ("CATCH_UP_INTERVAL", "RETENTION_DAYS", "PRUNE_INTERVAL", "SHUTDOWN_DRAIN"):
         if user.get(key) is not None and not (isinstance(user[key], (int, float)) and user[key] > 0):
             errors.append(
                 Error(f"LIVEEVENTS[{key!r}] must be a positive number or None.", id="liveevents.E004")

@@ -27,6 +27,11 @@ CONFIG_DEFAULTS: dict[str, Any] = {
     "REPLAY_BATCH": 500,
     # Days of events kept by prune_events; None keeps everything.
     "RETENTION_DAYS": 7,
+    # Seconds between automatic prunes by each serving process; None: only the prune_events command.
+    "PRUNE_INTERVAL": None,
+    # On SIGTERM, tell every open stream to reconnect soon (retry: 250) and end it, then give the
+    # responses this many seconds to flush before the server's own shutdown. None: no drain.
+    "SHUTDOWN_DRAIN": 0.5,
     # Alias in CHANNEL_LAYERS used to wake hubs up.
     "CHANNEL_LAYER": "default",
 }

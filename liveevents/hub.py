@@ -12,6 +12,9 @@ import contextlib
 import contextvars
 import json
 import logging
+import os
+import signal
+import threading
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -22,7 +25,8 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from liveevents.conf import get_config
 from liveevents.log import LoggedEvent, StreamHead, read_events, read_heads, run_in_db_thread
 from liveevents.publish import CONTROL_MESSAGE, EVENT_MESSAGE, group_name
-from liveevents.sse import KEEPALIVE, encode_event
+from liveevents.retention import prune_events
+from liveevents.sse import KEEPALIVE, encode_event, encode_retry
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +81,7 @@ class _StreamState:
 
 
 CLOSED_FRAME = Frame(None, encode_event("", event="closedConnection"), final=True)
+DRAIN_FRAME = Frame(None, encode_retry(250), final=True)
 
 
 class StreamHub:
@@ -94,6 +99,16 @@ class StreamHub:
             crosses_processes = self.layer is not None and not isinstance(self.layer, InMemoryChannelLayer)
             interval = self.heartbeat if crosses_processes else 1.0
         self.tick_interval = min(float(interval), self.heartbeat / 2)
+        group_expiry = getattr(self.layer, "group_expiry", None)
+        if group_expiry:
+            # Membership is renewed every tick, so it can never expire under a live stream.
+            self.tick_interval = min(self.tick_interval, float(group_expiry) / 3)
+        prune_interval = config["PRUNE_INTERVAL"]
+        self.retention_days: float | None = config["RETENTION_DAYS"]
+        self.prune_interval: float | None = float(prune_interval) if prune_interval else None
+        self._next_prune = time.monotonic()
+        self.shutdown_drain: float | None = config["SHUTDOWN_DRAIN"]
+        self.draining = False
         self.channel: str | None = None
         self.streams: dict[str, _StreamState] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -163,6 +178,8 @@ class StreamHub:
     # Channel layer
 
     def _start(self) -> None:
+        if self.shutdown_drain:
+            drain_on_sigterm()
         if self._ticker is None:
             self._ticker = self._spawn(self._tick_forever())
         if self._receiver is None and self.layer is not None:
@@ -298,6 +315,18 @@ class StreamHub:
         for state in states:
             if now - state.last_frame_at + self.tick_interval / 2 >= self.heartbeat:
                 self._fan_out(state, Frame(None, KEEPALIVE))
+        if self.prune_interval and self.retention_days and now >= self._next_prune:
+            self._next_prune = now + self.prune_interval
+            deleted = await run_in_db_thread(prune_events, self.retention_days)
+            if deleted:
+                logger.info("Pruned %d events older than %g days.", deleted, self.retention_days)
+
+    def drain(self) -> None:
+        """End every stream with a short retry, so browsers reconnect at once (to another process,
+        behind a balancer) and replay from the log; new streams get 503 from now on."""
+        self.draining = True
+        for state in self.streams.values():
+            self._fan_out(state, DRAIN_FRAME)
 
     def _spawn(self, coroutine: Any) -> asyncio.Task[Any]:
         # A fresh context: hub tasks must not inherit (and outlive) the request that started them.
@@ -335,3 +364,37 @@ def get_hub() -> StreamHub:
     if hub is None:
         hub = _hubs[loop] = StreamHub()
     return hub
+
+
+_drain_installed = False
+
+
+def drain_on_sigterm() -> None:
+    """Install (once, from the main thread) a SIGTERM handler that drains every hub, then hands
+    the signal to the server's own handler (daphne's, uvicorn's, or the default) to shut down."""
+    global _drain_installed
+    if _drain_installed or threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def chain(signum: int) -> None:
+        if callable(previous):
+            previous(signum, None)
+        elif previous == signal.SIG_DFL:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        delays = []
+        for loop, hub in list(_hubs.items()):
+            if hub.streams and not loop.is_closed():
+                loop.call_soon_threadsafe(hub.drain)
+                delays.append((loop, hub.shutdown_drain or 0))
+        if not delays:
+            chain(signum)
+            return
+        loop, delay = delays[0]
+        loop.call_soon_threadsafe(loop.call_later, delay, chain, signum)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    _drain_installed = True

@@ -67,9 +67,9 @@ async def stream_view(request: HttpRequest, stream: str) -> HttpResponse:
     if closed:
         return HttpResponse(status=204)
     config = get_config()
-    if hub.connection_count >= config["MAX_CONNECTIONS"]:
+    if hub.draining or hub.connection_count >= config["MAX_CONNECTIONS"]:
         return _plain(
-            "Too many open streams on this server; retry later.",
+            "This server is shutting down or has too many open streams; retry later.",
             503,
             **{"Retry-After": str(config["RETRY_AFTER"])},
         )

@@ -39,6 +39,8 @@ def test_defaults_are_documented_values(settings: Any) -> None:
         "CATCH_UP_INTERVAL": None,
         "REPLAY_BATCH": 500,
         "RETENTION_DAYS": 7,
+        "PRUNE_INTERVAL": None,
+        "SHUTDOWN_DRAIN": 0.5,
         "CHANNEL_LAYER": "default",
     }
     assert get_config() == CONFIG_DEFAULTS

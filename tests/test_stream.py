@@ -286,3 +286,34 @@ async def test_connection_cap_answers_503_with_retry_after(hub: StreamHub, setti
     await refused.read_to_end()
     await first.disconnect()
     await hub.aclose()
+
+
+async def test_periodic_prune_keeps_the_log_bounded_and_old_ids_get_a_reset(hub: StreamHub, settings: Any) -> None:
+    settings.LIVEEVENTS = {"CATCH_UP_INTERVAL": 0.1, "HEARTBEAT": 15, "PRUNE_INTERVAL": 0.1, "RETENTION_DAYS": 1}
+    await hub.aclose()
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from liveevents.hub import _hubs, get_hub
+
+    _hubs.pop(asyncio.get_running_loop(), None)
+    hub = get_hub()
+    await sync_to_async(publish_many)(5)
+    await sync_to_async(
+        lambda: Event.objects.filter(sequence__lte=3).update(created=timezone.now() - timedelta(days=2))
+    )()
+    listener = await open_stream(URL)
+    await listener.read_until(lambda r: r.parser.retry is not None)
+    for _ in range(50):
+        if await sync_to_async(Event.objects.count)() == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert await sync_to_async(lambda: list(Event.objects.values_list("sequence", flat=True)))() == [4, 5]
+    late = await open_stream(URL, {"Last-Event-ID": "1"})
+    await late.read_events(1)
+    assert late.parser.events[0].event == "streamReset"
+    assert late.parser.events[0].last_event_id == "5"
+    await late.disconnect()
+    await listener.disconnect()
+    await hub.aclose()

@@ -1,13 +1,11 @@
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 
 from liveevents.conf import get_config
-from liveevents.models import Event
+from liveevents.retention import prune_events
 
 
 class Command(BaseCommand):
@@ -28,8 +26,5 @@ class Command(BaseCommand):
                 return
         if days < 0:
             raise CommandError("--days must not be negative.")
-        old = Event.objects.filter(created__lt=timezone.now() - timedelta(days=days))
-        if stream:
-            old = old.filter(stream_id=stream)
-        deleted, _ = old.delete()
+        deleted = prune_events(days, stream)
         self.stdout.write(f"Deleted {deleted} event(s) older than {days:g} day(s).")

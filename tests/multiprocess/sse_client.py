@@ -1,0 +1,272 @@
+"""A raw-socket asyncio SSE client that records every event it receives, across reconnects.
+
+It speaks just enough HTTP/1.1 (GET, status line, headers, chunked or plain body), feeds the
+body to tests.sse_parser.EventStreamParser (what a browser would dispatch), and keeps, over all
+of its connections, the ordered list of received ids: the thing every multi-process test asserts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from tests.sse_parser import EventStreamParser
+
+HOST = "127.0.0.1"
+FEED_PIECE = 8192  # the parser copies its buffer per line: feed it small pieces
+
+
+class ConnectError(Exception):
+    """The server answered something else than a 200 event stream (or nothing at all)."""
+
+
+@dataclass
+class Received:
+    id: int | None
+    event: str
+    data: str
+    at: float  # time.time() when the chunk carrying it was read
+    port: int
+
+
+@dataclass
+class Connection:
+    port: int
+    sent_last_id: int | None
+    opened: float
+    closed: float | None = None
+    how: str = ""  # "eof", "reset", "aborted", "final", "stopped"
+    events: int = 0
+    comments: int = 0
+
+
+@dataclass
+class SSEClient:
+    """One 'browser tab': connects, records, reconnects with its last id."""
+
+    name: str
+    stream: str = "flights"
+    last_id: int | None = None
+    received: list[Received] = field(default_factory=list)
+    connections: list[Connection] = field(default_factory=list)
+    port: int | None = None
+    _writer: asyncio.StreamWriter | None = None
+    _reader_task: asyncio.Task[None] | None = None
+    _follow_task: asyncio.Task[None] | None = None
+    _stopping: bool = False
+
+    # What was received
+
+    @property
+    def ids(self) -> list[int]:
+        return [r.id for r in self.received if r.id is not None and r.event != "streamReset"]
+
+    def events_named(self, name: str) -> list[Received]:
+        return [r for r in self.received if r.event == name]
+
+    def first_at(self, event_id: int) -> float | None:
+        return next((r.at for r in self.received if r.id == event_id), None)
+
+    @property
+    def connected(self) -> bool:
+        return self._reader_task is not None and not self._reader_task.done()
+
+    async def wait_for_id(self, event_id: int, timeout: float) -> None:
+        """Until an id >= event_id arrived; raises TimeoutError with what arrived."""
+        deadline = time.monotonic() + timeout
+        while not (self.last_id is not None and self.last_id >= event_id):
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{self.name}: waited {timeout}s for id {event_id}; last id {self.last_id}, "
+                    f"{len(self.received)} received, connections {self.connections[-3:]}"
+                )
+            await asyncio.sleep(0.02)
+
+    # One connection
+
+    async def connect(self, port: int, timeout: float = 10) -> None:
+        """Open a stream on `port` (sending Last-Event-ID if we have one); return once the
+        server's first bytes (`retry:`) arrived, i.e. once the server has subscribed us."""
+        assert not self.connected, f"{self.name} is already connected"
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(HOST, port), timeout)
+        try:
+            request = [
+                f"GET /events/{self.stream}/ HTTP/1.1",
+                f"Host: {HOST}:{port}",
+                "Accept: text/event-stream",
+                "Cache-Control: no-cache",
+                f"User-Agent: multiprocess-test/{self.name}",
+            ]
+            if self.last_id is not None:
+                request.append(f"Last-Event-ID: {self.last_id}")
+            writer.write(("\r\n".join(request) + "\r\n\r\n").encode("ascii"))
+            await writer.drain()
+            status_line = await asyncio.wait_for(reader.readline(), timeout)
+            headers: dict[str, str] = {}
+            while True:
+                line = await asyncio.wait_for(reader.readline(), timeout)
+                if line in (b"\r\n", b"\n", b""):
+                    break
+                key, _, value = line.decode("latin-1").partition(":")
+                headers[key.strip().lower()] = value.strip()
+            parts = status_line.decode("latin-1").split()
+            if len(parts) < 2 or parts[1] != "200":
+                raise ConnectError(f"{self.name}: port {port} answered {status_line!r} {headers}")
+            if not headers.get("content-type", "").startswith("text/event-stream"):
+                raise ConnectError(f"{self.name}: port {port} sent content-type {headers}")
+        except BaseException:
+            writer.transport.abort()
+            raise
+        connection = Connection(port, self.last_id, time.time())
+        self.connections.append(connection)
+        self.port = port
+        self._writer = writer
+        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        self._reader_task = asyncio.create_task(self._read(reader, connection, chunked, ready))
+        try:
+            await asyncio.wait_for(asyncio.shield(ready), timeout)
+        except BaseException:
+            self.abort()
+            raise
+
+    async def _read(
+        self,
+        reader: asyncio.StreamReader,
+        connection: Connection,
+        chunked: bool,
+        ready: asyncio.Future[None],
+    ) -> None:
+        parser = EventStreamParser()
+        how = "eof"
+        try:
+            while True:
+                if chunked:
+                    size_line = await reader.readline()
+                    if not size_line:
+                        break
+                    size = int(size_line.split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        how = "final"
+                        break
+                    chunk = await reader.readexactly(size + 2)
+                    chunk = chunk[:-2]
+                else:
+                    chunk = await reader.read(65536)
+                    if not chunk:
+                        break
+                at = time.time()
+                for start in range(0, len(chunk), FEED_PIECE):
+                    for event in parser.feed(chunk[start : start + FEED_PIECE]):
+                        self._record(event.event, event.data, event.last_event_id, at, connection)
+                connection.comments = len(parser.comments)
+                if parser.retry is not None and not ready.done():
+                    ready.set_result(None)
+        except asyncio.CancelledError:
+            how = "aborted"
+            raise
+        except (ConnectionError, asyncio.IncompleteReadError, OSError):
+            how = "reset"
+        finally:
+            connection.closed = time.time()
+            connection.how = connection.how or how
+            if not ready.done():
+                ready.set_exception(ConnectError(f"{self.name}: stream ended before its first bytes ({how})"))
+                ready.exception()  # retrieved: nobody may be waiting any more
+            if self._writer is not None and self._reader_task is asyncio.current_task():
+                self._writer.transport.abort()
+
+    def _record(self, event: str, data: str, last_event_id: str, at: float, connection: Connection) -> None:
+        port = connection.port
+        if event == "closedConnection":
+            self.received.append(Received(None, event, data, at, port))
+            return
+        event_id = int(last_event_id) if last_event_id.isdigit() else None
+        self.received.append(Received(event_id, event, data, at, port))
+        connection.events += 1
+        if event_id is not None:
+            self.last_id = event_id
+
+    async def wait_closed(self) -> None:
+        if self._reader_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader_task
+
+    def abort(self) -> None:
+        """Drop the connection abruptly (no FIN handshake wait: the socket is reset)."""
+        if self.connections and not self.connections[-1].how:
+            self.connections[-1].how = "aborted"
+        if self._writer is not None:
+            self._writer.transport.abort()
+        if self._reader_task is not None:
+            self._reader_task.cancel()
+
+    # Many connections
+
+    def follow(self, choose_port: Callable[[], int], retry_delay: float = 0.1) -> None:
+        """Stay connected: whenever a connection ends (server gone, abort()), reconnect with the
+        last id to `choose_port()`, retrying refused connections every `retry_delay`."""
+        self._stopping = False
+        self._follow_task = asyncio.create_task(self._follow(choose_port, retry_delay))
+
+    async def _follow(self, choose_port: Callable[[], int], retry_delay: float) -> None:
+        while not self._stopping:
+            if not self.connected:
+                try:
+                    await self.connect(choose_port())
+                except (OSError, ConnectError, TimeoutError):
+                    await asyncio.sleep(retry_delay)
+                    continue
+            await self.wait_closed()
+            if not self._stopping:
+                await asyncio.sleep(retry_delay * random.random())
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._follow_task is not None:
+            self._follow_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follow_task
+            self._follow_task = None
+        if self.connections and not self.connections[-1].how:
+            self.connections[-1].how = "stopped"
+        self.abort()
+        await self.wait_closed()
+
+
+def sequence_problems(ids: Sequence[int], expected: Sequence[int]) -> str:
+    """'' when `ids` == `expected`, else a short description of duplicates, gaps and disorder."""
+    if list(ids) == list(expected):
+        return ""
+    seen: set[int] = set()
+    duplicates = sorted({i for i in ids if i in seen or seen.add(i)})  # type: ignore[func-returns-value]
+    missing = sorted(set(expected) - set(ids))
+    extra = sorted(set(ids) - set(expected))
+    disorder = [(a, b) for a, b in zip(ids, ids[1:], strict=False) if b <= a]
+    first_diff = next(
+        (n for n, (a, b) in enumerate(zip(ids, expected, strict=False)) if a != b), min(len(ids), len(expected))
+    )
+
+    def head(values: Sequence[object]) -> str:
+        return f"{len(values)} {list(values[:10])}{'...' if len(values) > 10 else ''}"
+
+    return (
+        f"got {len(ids)} ids, expected {len(expected)} "
+        f"({expected[0] if expected else '-'}..{expected[-1] if expected else '-'}); "
+        f"first difference at index {first_diff}: got {list(ids[max(0, first_diff - 2) : first_diff + 3])}; "
+        f"duplicates {head(duplicates)}; missing {head(missing)}; unexpected {head(extra)}; "
+        f"out of order {head(disorder)}"
+    )
+
+
+def assert_exact(clients: Sequence[SSEClient], expected: Sequence[int]) -> None:
+    """Every client received exactly `expected`, in order, once each."""
+    problems = {c.name: sequence_problems(c.ids, expected) for c in clients}
+    problems = {name: text for name, text in problems.items() if text}
+    resets = {c.name: [r.data for r in c.events_named("streamReset")] for c in clients}
+    resets = {name: data for name, data in resets.items() if data}
+    assert not problems and not resets, f"sequence problems: {problems}; stream resets: {resets}"
