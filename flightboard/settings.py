@@ -6,6 +6,7 @@ DATABASE_URL picks another database; REDIS_URL switches to channels_redis for se
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -108,7 +109,8 @@ else:
     # hub's one-second log check, so the in-memory layer warning does not apply.
     SILENCED_SYSTEM_CHECKS = ["liveevents.W001"]
 
-LIVEEVENTS: dict[str, object] = {}
+# LIVEEVENTS_CONFIG: JSON overrides of liveevents' settings, e.g. '{"HEARTBEAT": 5, "QUEUE_SIZE": 200}'.
+LIVEEVENTS: dict[str, object] = json.loads(os.environ.get("LIVEEVENTS_CONFIG") or "{}")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

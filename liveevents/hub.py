@@ -51,7 +51,7 @@ def encode_logged(event: LoggedEvent) -> Frame:
 class Subscription:
     """One connection's place in the hub: a bounded queue of frames to write."""
 
-    __slots__ = ("closed", "overflowed", "queue", "start_id", "stream")
+    __slots__ = ("_cut_off", "closed", "overflowed", "queue", "start_id", "stream")
 
     def __init__(self, stream: str, size: int) -> None:
         self.stream = stream
@@ -59,6 +59,7 @@ class Subscription:
         self.overflowed = False
         self.start_id = 0
         self.closed = False
+        self._cut_off: asyncio.Event | None = None
 
     def offer(self, frame: Frame) -> None:
         try:
@@ -66,6 +67,21 @@ class Subscription:
         except asyncio.QueueFull:
             # The connection cannot keep up: it is ended and replays from the log on reconnect.
             self.overflowed = True
+            if self._cut_off is not None:
+                self._cut_off.set()
+
+    async def wait_until_writable(self, writable: asyncio.Event) -> None:
+        """Wait for the socket to take more bytes, or for this connection to be cut off."""
+        if writable.is_set() or self.overflowed:
+            return
+        if self._cut_off is None:
+            self._cut_off = asyncio.Event()
+        waiters = {asyncio.ensure_future(writable.wait()), asyncio.ensure_future(self._cut_off.wait())}
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
 
 
 @dataclass(eq=False)

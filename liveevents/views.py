@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
+from liveevents.asgi import PACER_EXTENSION, TransportPacer
 from liveevents.conf import get_config
 from liveevents.hub import CLOSED_FRAME, StreamHub, encode_logged, get_hub, reset_frame
 from liveevents.log import read_events, read_heads, run_in_db_thread
@@ -74,8 +75,9 @@ async def stream_view(request: HttpRequest, stream: str) -> HttpResponse:
             **{"Retry-After": str(config["RETRY_AFTER"])},
         )
 
+    pacer = (request.scope.get("extensions") or {}).get(PACER_EXTENSION)
     response = StreamingHttpResponse(
-        stream_events(hub, stream, last_id), content_type="text/event-stream; charset=utf-8"
+        stream_events(hub, stream, last_id, pacer), content_type="text/event-stream; charset=utf-8"
     )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
@@ -84,8 +86,14 @@ async def stream_view(request: HttpRequest, stream: str) -> HttpResponse:
     return response
 
 
-async def stream_events(hub: StreamHub, stream: str, last_id: int | None) -> AsyncIterator[bytes]:
-    """The body of one SSE response: retry, replay after `last_id`, then live frames."""
+async def stream_events(
+    hub: StreamHub, stream: str, last_id: int | None, pacer: TransportPacer | None = None
+) -> AsyncIterator[bytes]:
+    """The body of one SSE response: retry, replay after `last_id`, then live frames.
+
+    With a pacer (daphne behind StreamBackpressure) nothing more is written while the client's
+    socket is full; the hub's bounded queue then overflows and the client is cut off.
+    """
     try:
         # Subscribed before the first byte: a client that sees `retry:` misses nothing after it.
         subscription = await hub.subscribe(stream)
@@ -95,16 +103,25 @@ async def stream_events(hub: StreamHub, stream: str, last_id: int | None) -> Asy
         return
     try:
         yield encode_retry(get_config()["RETRY"])
+        if pacer is not None:
+            pacer.start()
         if subscription.closed:
             yield CLOSED_FRAME.payload
             return
         position = subscription.start_id
         if last_id is not None:
             position = last_id
-            async for chunk in _replay(hub, stream, last_id):
-                position, payload = chunk
+            async for position, payload in _replay(hub, stream, last_id):  # noqa: B007
+                if pacer is not None:
+                    await subscription.wait_until_writable(pacer.writable)
+                if subscription.overflowed:
+                    break
                 yield payload
         while not subscription.overflowed:
+            if pacer is not None:
+                await subscription.wait_until_writable(pacer.writable)
+                if subscription.overflowed:
+                    break
             frame = await subscription.queue.get()
             if frame.reset:
                 position = frame.id or 0
@@ -122,6 +139,9 @@ async def stream_events(hub: StreamHub, stream: str, last_id: int | None) -> Asy
             yield frame.payload
             if frame.final:
                 return
+        if pacer is not None:
+            # Its socket is full: drop it now rather than queue the end of the response behind it.
+            pacer.abort()
     finally:
         hub.unsubscribe(subscription)
 
