@@ -100,7 +100,9 @@ if os.environ.get("REDIS_URL"):
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [os.environ["REDIS_URL"]]},
+            # No client-side read timeout: the layer's blocking pop waits longer than
+            # redis-py 8's default of 5 s, which would otherwise break every idle receive.
+            "CONFIG": {"hosts": [{"address": os.environ["REDIS_URL"], "socket_timeout": None}]},
         }
     }
 else:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
+import threading
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
@@ -66,8 +68,33 @@ def publish(stream: str, event: str, data: Any = "", *, using: str | None = None
         "event": event,
         "data": text,
     }
-    transaction.on_commit(lambda: wake_listeners(stream, message), using=using)
+    _wake_on_commit(stream, message, using)
     return logged
+
+
+class _WakeUp:
+    """The on-commit callback that wakes listeners of one stream: one per stream per transaction
+    (per savepoint level), carrying its latest event. Hubs read any ids it skips from the log,
+    so a burst of events costs one layer message, not one each."""
+
+    def __init__(self, stream: str, message: dict[str, Any]) -> None:
+        self.stream = stream
+        self.message = message
+
+    def __call__(self) -> None:
+        wake_listeners(self.stream, self.message)
+
+
+def _wake_on_commit(stream: str, message: dict[str, Any], using: str | None) -> None:
+    connection = transaction.get_connection(using)
+    if connection.in_atomic_block:
+        level = set(connection.savepoint_ids)
+        for savepoints, callback, _robust in connection.run_on_commit:
+            # Only a callback of the same savepoint level: it commits or rolls back with this event.
+            if isinstance(callback, _WakeUp) and callback.stream == stream and savepoints == level:
+                callback.message = message
+                return
+    transaction.on_commit(_WakeUp(stream, message), using=using)
 
 
 def set_stream_closed(stream: str, closed: bool, *, using: str | None = None) -> None:
@@ -90,7 +117,14 @@ def wake_listeners(stream: str, message: dict[str, Any]) -> None:
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group_name(stream), message)
+        if isinstance(layer, InMemoryChannelLayer):
+            # Must run on the event loop of this process's hubs, which async_to_sync finds.
+            async_to_sync(layer.group_send)(group_name(stream), message)
+        else:
+            sending = asyncio.run_coroutine_threadsafe(
+                layer.group_send(group_name(stream), message), _sender_loop()
+            )
+            sending.result(timeout=WAKE_UP_TIMEOUT)
     except Exception:
         logger.warning(
             "Could not wake listeners of stream %r through the channel layer; "
@@ -98,3 +132,20 @@ def wake_listeners(stream: str, message: dict[str, Any]) -> None:
             stream,
             exc_info=True,
         )
+
+
+WAKE_UP_TIMEOUT = 5.0
+_sender: asyncio.AbstractEventLoop | None = None
+_sender_lock = threading.Lock()
+
+
+def _sender_loop() -> asyncio.AbstractEventLoop:
+    """One long-lived event loop per process for wake-ups sent from sync code, so a cross-process
+    layer keeps its connection pool instead of opening a connection per event."""
+    global _sender
+    with _sender_lock:
+        if _sender is None:
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="liveevents-wake", daemon=True).start()
+            _sender = loop
+        return _sender

@@ -380,3 +380,33 @@ def test_set_stream_closed_refuses_invalid_names(db: None) -> None:
     with pytest.raises(ValueError):
         set_stream_closed("not valid", True)
     assert not Stream.objects.exists()
+
+
+def test_a_burst_in_one_transaction_sends_one_wake_up_per_stream_carrying_the_latest_event(
+    db: None, django_capture_on_commit_callbacks: Any
+) -> None:
+    from unittest import mock
+
+    with mock.patch("liveevents.publish.wake_listeners") as wake:
+        with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
+            for n in range(5):
+                publish("alpha", "tick", {"n": n})
+            publish("beta", "tock", {"n": 0})
+    assert len(callbacks) == 2
+    sent = {call.args[0]: call.args[1]["id"] for call in wake.call_args_list}
+    assert sent == {"alpha": 5, "beta": 1}
+
+
+def test_a_wake_up_never_carries_an_event_of_a_rolled_back_savepoint(
+    db: None, django_capture_on_commit_callbacks: Any
+) -> None:
+    from unittest import mock
+
+    with mock.patch("liveevents.publish.wake_listeners") as wake:
+        with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+            publish("alpha", "tick", {"n": "kept"})
+            with pytest.raises(Boom), transaction.atomic():
+                publish("alpha", "tick", {"n": "rolled back"})
+                raise Boom
+    messages = [call.args[1] for call in wake.call_args_list]
+    assert [(m["id"], m["data"]) for m in messages] == [(1, '{"n":"kept"}')]

@@ -17,7 +17,9 @@ EVENTS = 2000
 PAD = "x" * 2000  # 2 KB events: 4 MB in all, far more than the socket buffers hold
 
 
-def open_raw_stream(port: int, last_id: int | None = None, receive_buffer: int | None = None) -> socket.socket:
+def open_raw_stream(
+    port: int, last_id: int | None = None, receive_buffer: int | None = None
+) -> socket.socket:
     sock = socket.socket()
     if receive_buffer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
@@ -56,7 +58,9 @@ class ChunkedBody:
             self.buffer = self.buffer[line_end + 2 + size + 2 :]
 
 
-def read_available(sock: socket.socket, parser: EventStreamParser, *, until_events: int, timeout: float) -> str:
+def read_available(
+    sock: socket.socket, parser: EventStreamParser, *, until_events: int, timeout: float
+) -> str:
     """Read until `until_events` events, the end of the connection, or `timeout` of silence."""
     sock.settimeout(timeout)
     body = ChunkedBody()
@@ -80,6 +84,13 @@ def test_client_that_stops_reading_is_cut_off_and_replays_the_rest(
     prepare_var_dir(tmp_path / "var")
     server = DaphneServer(tmp_path / "var", tmp_path / "daphne.log")
     server.start()
+    try:
+        _check_cut_off_and_replay(server)
+    finally:
+        server.stop()
+
+
+def _check_cut_off_and_replay(server: DaphneServer) -> None:
     start_id = int(server.shell("from liveevents.models import Stream; print(Stream.current_id('flights'))"))
     slow = open_raw_stream(server.port, receive_buffer=4096)
     try:
@@ -125,4 +136,3 @@ def test_client_that_stops_reading_is_cut_off_and_replays_the_rest(
         assert all(json.loads(event.data)["pad"] == PAD for event in parser.events)
     finally:
         again.close()
-        server.stop()
