@@ -40,22 +40,16 @@ def site_env(var_dir: Path, extra: Mapping[str, str] | None = None) -> dict[str,
     return env
 
 
-def server_command(server: str, port: int) -> list[str]:
-    """The command line that serves flightboard.asgi on 127.0.0.1:`port` ("daphne" or "uvicorn")."""
+DEFAULT_APP = "flightboard.asgi:application"
+
+
+def server_command(server: str, port: int, app: str = DEFAULT_APP) -> list[str]:
+    """The command line that serves `app` on 127.0.0.1:`port` ("daphne" or "uvicorn")."""
     if server == "daphne":
-        return [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "flightboard.asgi:application",
-        ]
+        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
     if server == "uvicorn":
         return [
-            sys.executable, "-m", "uvicorn", "flightboard.asgi:application",
+            sys.executable, "-m", "uvicorn", app,
             "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
         ]  # fmt: skip
     raise ValueError(f"Unknown server {server!r}: use 'daphne' or 'uvicorn'.")
@@ -74,7 +68,8 @@ class Site:
 
     Defaults: daphne, embedded SQLite + in-memory layer, log in `var_dir`/../daphne.log.
     `env` adds environment (DATABASE_URL, REDIS_URL...), `server` may be "uvicorn", `log_name`
-    separates the logs of several processes that share one var dir's parent.
+    separates the logs of several processes that share one var dir's parent, `app` is the ASGI
+    application's "module:attribute" (imported with the repository root as working directory).
     """
 
     def __init__(
@@ -84,9 +79,11 @@ class Site:
         env: Mapping[str, str] | None = None,
         server: str = "daphne",
         log_name: str | None = None,
+        app: str = DEFAULT_APP,
     ) -> None:
         self.var_dir = var_dir
         self.server = server
+        self.app = app
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = site_env(var_dir, env)
@@ -121,7 +118,7 @@ class Site:
     def start(self, timeout: float = 30) -> None:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                server_command(self.server, self.port),
+                server_command(self.server, self.port, self.app),
                 cwd=BASE_DIR,
                 env=self.env,
                 stdout=log,

@@ -45,6 +45,7 @@ from pathlib import Path
 import psycopg
 import redis
 from daphne_site import BASE_DIR, Site, free_port
+from sse_wire import Event, ResponseParser, request
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 STREAM_PATH = "/events/flights/"
@@ -157,6 +158,15 @@ def private_redis_server(tmp: Path):
         process.wait(timeout=10)
 
 
+def require_empty_db(url: str) -> None:
+    """Refuse a Redis DB number that holds keys: it may be someone else's (tests pick empty ones)."""
+    client = redis.Redis.from_url(url)
+    size = client.dbsize()
+    client.close()
+    if size:
+        raise SystemExit(f"{url} holds {size} keys: choose an empty DB number with --redis-url.")
+
+
 def delete_layer_keys(url: str) -> int:
     """Remove channels_redis keys (prefix "asgi") from the benchmark's DB only."""
     client = redis.Redis.from_url(url)
@@ -172,13 +182,15 @@ class Monitor:
 
     STOP = "liveevents-bench-monitor-stop"
 
-    def __init__(self, url: str, db: int, ignore_address: str = "") -> None:
+    def __init__(self, url: str, db: int, control: redis.Redis | None = None) -> None:
         self.url = url
         self.db = db
-        self.ignore_address = ignore_address  # the benchmark's own control connection
+        # The benchmark's own control connection (CONFIG RESETSTAT, INFO) is not counted.
+        self.control = control
+        self.ignore_address = str(control.client_info()["addr"]) if control is not None else ""
         self.client_calls: Counter[str] = Counter()
         self.lua_calls: Counter[str] = Counter()
-        self.other_dbs = 0
+        self.other_dbs: Counter[str] = Counter()
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.error: BaseException | None = None
@@ -190,9 +202,12 @@ class Monitor:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        # Through the ignored control connection, so that stopping counts nothing.
         control = redis.Redis.from_url(self.url)
+        if self.ignore_address:
+            control.close()
+            control = self.control
         control.echo(self.STOP)
-        control.close()
         self.thread.join(timeout=20)
 
     def _run(self) -> None:
@@ -209,7 +224,7 @@ class Monitor:
                     if f"{entry.get('client_address')}:{entry.get('client_port')}" == self.ignore_address:
                         continue
                     if int(entry.get("db", -1)) != self.db:
-                        self.other_dbs += 1
+                        self.other_dbs[f"{name} (db {entry.get('db')})"] += 1
                     elif entry.get("client_type") == "lua":
                         self.lua_calls[name] += 1
                     else:
@@ -247,68 +262,39 @@ class Reader:
         self.ended = False
 
     async def run(self, port: int, gate: asyncio.Semaphore) -> None:
+        response = ResponseParser()
         try:
             async with gate:
                 reader, self.writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 60)
-                self.writer.write(
-                    f"GET {STREAM_PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-                    "Accept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n".encode()
-                )
-                status = await asyncio.wait_for(reader.readline(), 60)
-                if b" 200 " not in status:
-                    self.error = status.decode(errors="replace").strip()
-                    return
-                while (await reader.readline()) not in (b"\r\n", b""):
-                    pass
+                self.writer.write(request(port, STREAM_PATH))
                 # The first body bytes are the `retry:` line, written after the hub subscription.
-                body = BodyParser()
-                while not body.saw_retry:
-                    chunk = await reader.read(65536)
+                while not response.sse.retries:
+                    chunk = await asyncio.wait_for(reader.read(65536), 60)
                     if not chunk:
                         self.ended = True
                         return
-                    body.feed(chunk)
+                    self.record(response.feed(chunk))
+                    if response.status not in (None, 200):
+                        self.error = f"HTTP {response.status}"
+                        return
                 self.subscribed.set()
-            while True:
-                for event_id in body.take_ids():
-                    if event_id > self.base:
-                        self.ids.append(event_id)
+            while not response.complete:
                 chunk = await reader.read(65536)
                 if not chunk:
-                    self.ended = True
-                    return
-                body.feed(chunk)
+                    break
+                self.record(response.feed(chunk))
+            self.ended = True
         except (TimeoutError, OSError) as error:
             self.error = repr(error)
         finally:
             self.subscribed.set()
 
+    def record(self, events: list[Event]) -> None:
+        self.ids.extend(e.id for e in events if e.id is not None and e.id > self.base)
+
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
-
-
-class BodyParser:
-    """Minimal SSE parsing of a chunked HTTP body: `id:` lines, `retry:` (dechunking not needed:
-    chunk-size lines never start with `id: ` or `retry:`)."""
-
-    def __init__(self) -> None:
-        self.buffer = b""
-        self.saw_retry = False
-        self.pending: list[int] = []
-
-    def feed(self, data: bytes) -> None:
-        self.buffer += data
-        *lines, self.buffer = self.buffer.split(b"\n")
-        for line in lines:
-            if line.startswith(b"id: "):
-                self.pending.append(int(line[4:].strip()))
-            elif line.startswith(b"retry:"):
-                self.saw_retry = True
-
-    def take_ids(self) -> list[int]:
-        ids, self.pending = self.pending, []
-        return ids
 
 
 # One measurement
@@ -347,8 +333,7 @@ async def measure(
             raise RuntimeError(f"publisher failed: {line!r}")
 
         control = redis.Redis.from_url(redis_url)
-        control_address = str(control.client_info()["addr"])
-        with Monitor(redis_url, db, control_address) as monitor:
+        with Monitor(redis_url, db, control) as monitor:
             control.config_resetstat()
             t0 = time.monotonic()
             publisher.stdin.write("go\n")
@@ -387,7 +372,7 @@ async def measure(
             "stats": stats,
             "monitor_client": dict(monitor.client_calls),
             "monitor_lua": dict(monitor.lua_calls),
-            "monitor_other_dbs": monitor.other_dbs,
+            "monitor_other_dbs": dict(monitor.other_dbs),
         }
     finally:
         for reader in readers:
@@ -436,9 +421,9 @@ def print_table(results: list[dict[str, object]]) -> None:
     for r in results:
         if r["monitor_other_dbs"]:
             print(
-                f"  note C={r['connections']}: MONITOR saw {r['monitor_other_dbs']} commands in other DBs "
-                "during the measurement: commandstats include other clients' traffic; "
-                "trust the MONITOR tables."
+                f"  C={r['connections']}: MONITOR also saw, in other DB numbers: {r['monitor_other_dbs']} "
+                "(HELLO on a new connection runs before its SELECT; anything else is another client's "
+                "traffic, counted in commandstats but not in the MONITOR tables)."
             )
 
 
@@ -471,8 +456,8 @@ def main() -> None:
         db = int(urllib.parse.urlsplit(redis_url).path.strip("/") or 0)
         if not args.private_redis and db == 0:
             parser.error("use a private Redis DB number (not 0) on a shared server")
+        require_empty_db(redis_url)
         stack.callback(delete_layer_keys, redis_url)
-        delete_layer_keys(redis_url)
         database_url = stack.enter_context(fresh_database())
         print(f"redis: {redis_url}   database: {database_url}")
         env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
