@@ -102,7 +102,11 @@ if os.environ.get("REDIS_URL"):
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             # No client-side read timeout: the layer's blocking pop waits longer than
             # redis-py 8's default of 5 s, which would otherwise break every idle receive.
-            "CONFIG": {"hosts": [{"address": os.environ["REDIS_URL"], "socket_timeout": None}]},
+            "CONFIG": {
+                "hosts": [{"address": os.environ["REDIS_URL"], "socket_timeout": None}],
+                # Sites sharing one Redis database must not hear each other's wake-ups.
+                "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "asgi"),
+            },
         }
     }
 else:

@@ -93,6 +93,7 @@ class _StreamState:
     closed: bool = False
     last_frame_at: float = field(default_factory=time.monotonic)
     ready: asyncio.Future[None] | None = None
+    joining: int = 0  # connections waiting for `ready`: the state must not be forgotten under them
     catching_up: asyncio.Task[None] | None = None
 
 
@@ -144,14 +145,21 @@ class StreamHub:
 
     async def subscribe(self, stream: str) -> Subscription:
         """Register a connection; frames for ids above `subscription.start_id` will reach it."""
-        state = self.streams.get(stream)
-        if state is None:
-            state = _StreamState(stream)
-            self.streams[stream] = state
-            state.ready = self._spawn(self._open_stream(state))
-        # Shielded: a connection cancelled here leaves the stream opening for the others
-        # (an idle one is dropped on the next tick).
-        await asyncio.shield(state.ready)
+        while True:
+            state = self.streams.get(stream)
+            if state is None:
+                state = _StreamState(stream)
+                self.streams[stream] = state
+                state.ready = self._spawn(self._open_stream(state))
+            state.joining += 1
+            try:
+                # Shielded: a connection cancelled here leaves the stream opening for the others.
+                await asyncio.shield(state.ready)  # type: ignore[arg-type]
+            finally:
+                state.joining -= 1
+            if self.streams.get(stream) is state:
+                break
+            # Forgotten while we waited (its last listener left): open it afresh.
         subscription = Subscription(stream, self.queue_size)
         subscription.start_id = state.delivered
         subscription.closed = state.closed
@@ -168,7 +176,13 @@ class StreamHub:
             self._forget(state)
 
     def _forget(self, state: _StreamState) -> None:
-        if state.ready is None or not state.ready.done() or self.streams.get(state.name) is not state:
+        if (
+            state.ready is None
+            or not state.ready.done()
+            or state.subscribers
+            or state.joining
+            or self.streams.get(state.name) is not state
+        ):
             return
         del self.streams[state.name]
         if state.catching_up is not None:

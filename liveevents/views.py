@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET
 from liveevents.asgi import PACER_EXTENSION, TransportPacer
 from liveevents.conf import get_config
 from liveevents.hub import CLOSED_FRAME, StreamHub, encode_logged, get_hub, reset_frame
-from liveevents.log import read_events, read_heads, run_in_db_thread
+from liveevents.log import read_events, read_head_then_events, read_heads, run_in_db_thread
 from liveevents.sse import encode_retry
 from liveevents.streams import PUBLIC, get_stream
 
@@ -148,20 +148,15 @@ async def stream_events(
 
 async def _replay(hub: StreamHub, stream: str, last_id: int) -> AsyncIterator[tuple[int, bytes]]:
     """Every logged event after `last_id`, in order; a reset when they are gone or `last_id` is ahead."""
-    position = last_id
-    first = True
+    head, events = await run_in_db_thread(read_head_then_events, stream, last_id, hub.batch)
+    # Every id up to `head` was committed before `head` was read (ids follow commit order), so a
+    # first event other than last_id + 1 can only mean pruning, never a commit in between.
+    if last_id > head or (head > last_id and (not events or events[0].id != last_id + 1)):
+        yield head, reset_frame(stream, head).payload
+        return
     while True:
-        events = await run_in_db_thread(read_events, stream, position, hub.batch)
-        if first and (not events or events[0].id != last_id + 1):
-            head = (await run_in_db_thread(read_heads, [stream])).get(stream)
-            current = head.last_id if head is not None else 0
-            if current != last_id:
-                # Pruned past the client's id, or the client is ahead (a reset database).
-                yield current, reset_frame(stream, current).payload
-                return
-        first = False
         for event in events:
-            position = event.id
-            yield position, encode_logged(event).payload
+            yield event.id, encode_logged(event).payload
         if len(events) < hub.batch:
             return
+        events = await run_in_db_thread(read_events, stream, events[-1].id, hub.batch)
