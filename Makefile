@@ -6,13 +6,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test install browser services
+.PHONY: run test install bench-install browser services benchmark
 
 run: install
 	$(BIN)/python manage.py run_board
 
-test: install browser services
+test: install bench-install browser services
 	$(BIN)/python -m pytest
+
+# The comparative benchmark (writes BENCHMARKS.md); `--quick` for a run of a few minutes.
+benchmark: install bench-install services
+	$(BIN)/python benchmarks/run.py
 
 install: $(VENV)/.installed
 
@@ -20,6 +24,15 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+# The benchmark's peers: django-eventstream, uvicorn, granian (PyPI) and Nchan (Debian).
+bench-install: $(VENV)/.bench-installed
+	@dpkg -s libnginx-mod-nchan >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx-light libnginx-mod-nchan; }
+
+$(VENV)/.bench-installed: benchmarks/requirements.txt $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
 	touch $@
 
 # Debian's Chromium for the browser tests (Playwright drives it; it downloads no browser).

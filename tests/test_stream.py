@@ -317,3 +317,26 @@ async def test_periodic_prune_keeps_the_log_bounded_and_old_ids_get_a_reset(hub:
     await late.disconnect()
     await listener.disconnect()
     await hub.aclose()
+
+
+async def test_a_tick_between_opening_a_stream_and_its_waiting_listeners_orphans_no_one(
+    hub: StreamHub,
+) -> None:
+    loop = asyncio.get_running_loop()
+    opened = hub._open_stream
+
+    async def open_then_tick(state: Any) -> None:
+        await opened(state)
+        # The tick's clean-up, landing in the same loop turn as the opening, before the waiters resume.
+        loop.call_soon(lambda: [hub._forget(s) for s in list(hub.streams.values()) if not s.subscribers])
+
+    hub._open_stream = open_then_tick  # type: ignore[method-assign]
+    subscriptions = await asyncio.gather(*(hub.subscribe("flights") for _ in range(3)))
+    hub._open_stream = opened  # type: ignore[method-assign]
+    assert set(subscriptions) <= hub.streams["flights"].subscribers
+    await sync_to_async(publish_many)(1)
+    for subscription in subscriptions:
+        frame = await asyncio.wait_for(subscription.queue.get(), 3)
+        assert frame.id == 1
+    for subscription in subscriptions:
+        hub.unsubscribe(subscription)

@@ -31,6 +31,7 @@ class Received:
     data: str
     at: float  # time.time() when the chunk carrying it was read
     port: int
+    connection: int  # index in SSEClient.connections
 
 
 @dataclass
@@ -181,20 +182,20 @@ class SSEClient:
                 self._writer.transport.abort()
 
     def _record(self, event: str, data: str, last_event_id: str, at: float, connection: Connection) -> None:
-        port = connection.port
+        port, index = connection.port, len(self.connections) - 1
         if event == "closedConnection":
-            self.received.append(Received(None, event, data, at, port))
+            self.received.append(Received(None, event, data, at, port, index))
             return
         event_id = int(last_event_id) if last_event_id.isdigit() else None
-        self.received.append(Received(event_id, event, data, at, port))
+        self.received.append(Received(event_id, event, data, at, port, index))
         connection.events += 1
         if event_id is not None:
             self.last_id = event_id
 
     async def wait_closed(self) -> None:
+        """Until the current connection ended (never raises; cancelling the caller still works)."""
         if self._reader_task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader_task
+            await asyncio.wait([self._reader_task])
 
     def abort(self) -> None:
         """Drop the connection abruptly (no FIN handshake wait: the socket is reset)."""
@@ -248,7 +249,8 @@ def sequence_problems(ids: Sequence[int], expected: Sequence[int]) -> str:
     extra = sorted(set(ids) - set(expected))
     disorder = [(a, b) for a, b in zip(ids, ids[1:], strict=False) if b <= a]
     first_diff = next(
-        (n for n, (a, b) in enumerate(zip(ids, expected, strict=False)) if a != b), min(len(ids), len(expected))
+        (n for n, (a, b) in enumerate(zip(ids, expected, strict=False)) if a != b),
+        min(len(ids), len(expected)),
     )
 
     def head(values: Sequence[object]) -> str:
@@ -263,10 +265,30 @@ def sequence_problems(ids: Sequence[int], expected: Sequence[int]) -> str:
     )
 
 
+def where(client: SSEClient, expected: Sequence[int]) -> str:
+    """Around the first difference: which connection (port, Last-Event-ID sent, how it ended)
+    carried the ids before and after it."""
+    ids = [r for r in client.received if r.id is not None]
+    n = next((n for n, (r, e) in enumerate(zip(ids, expected, strict=False)) if r.id != e), None)
+    if n is None:
+        return ""
+    lines = []
+    for r in ids[max(0, n - 2) : n + 2]:
+        c = client.connections[r.connection]
+        lines.append(
+            f"id {r.id} on connection #{r.connection} (port {c.port}, sent Last-Event-ID {c.sent_last_id}, "
+            f"opened {c.opened:.3f}, ended {c.how} at {c.closed}, {c.events} events)"
+        )
+    return "; ".join(lines)
+
+
 def assert_exact(clients: Sequence[SSEClient], expected: Sequence[int]) -> None:
     """Every client received exactly `expected`, in order, once each."""
     problems = {c.name: sequence_problems(c.ids, expected) for c in clients}
     problems = {name: text for name, text in problems.items() if text}
+    details = {c.name: where(c, expected) for c in clients if c.name in problems}
     resets = {c.name: [r.data for r in c.events_named("streamReset")] for c in clients}
     resets = {name: data for name, data in resets.items() if data}
-    assert not problems and not resets, f"sequence problems: {problems}; stream resets: {resets}"
+    assert not problems and not resets, (
+        f"sequence problems: {problems}; stream resets: {resets}; where: {details}"
+    )
