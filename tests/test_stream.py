@@ -288,8 +288,15 @@ async def test_connection_cap_answers_503_with_retry_after(hub: StreamHub, setti
     await hub.aclose()
 
 
-async def test_periodic_prune_keeps_the_log_bounded_and_old_ids_get_a_reset(hub: StreamHub, settings: Any) -> None:
-    settings.LIVEEVENTS = {"CATCH_UP_INTERVAL": 0.1, "HEARTBEAT": 15, "PRUNE_INTERVAL": 0.1, "RETENTION_DAYS": 1}
+async def test_periodic_prune_keeps_the_log_bounded_and_old_ids_get_a_reset(
+    hub: StreamHub, settings: Any
+) -> None:
+    settings.LIVEEVENTS = {
+        "CATCH_UP_INTERVAL": 0.1,
+        "HEARTBEAT": 15,
+        "PRUNE_INTERVAL": 0.1,
+        "RETENTION_DAYS": 1,
+    }
     await hub.aclose()
     from datetime import timedelta
 
@@ -340,3 +347,29 @@ async def test_a_tick_between_opening_a_stream_and_its_waiting_listeners_orphans
         assert frame.id == 1
     for subscription in subscriptions:
         hub.unsubscribe(subscription)
+
+
+async def test_hub_renews_group_membership_faster_than_the_layer_expires_it(
+    hub: StreamHub, settings: Any
+) -> None:
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"group_expiry": 1}}
+    }
+    settings.LIVEEVENTS = {"CATCH_UP_INTERVAL": 60, "HEARTBEAT": 120}
+    await hub.aclose()
+    from liveevents.hub import _hubs, get_hub
+
+    _hubs.pop(asyncio.get_running_loop(), None)
+    hub = get_hub()
+    assert hub.tick_interval <= 1 / 3
+    response = await open_stream(URL)
+    await response.read_until(lambda r: r.parser.retry is not None)
+    layer = channel_layers["default"]
+    await asyncio.sleep(2.5)  # well past the one-second expiry
+    layer._clean_expired()
+    assert hub.channel in layer.groups.get(group_name("flights"), {})
+    await sync_to_async(publish_many)(1)
+    await response.read_events(1, timeout=2)
+    assert response.ids == [1]
+    await response.disconnect()
+    await hub.aclose()

@@ -38,3 +38,33 @@ def test_board_over_the_connection_cap_backs_off_and_comes_back(
     first.locator("#toggle-updates").click()  # frees the only slot
     expect(html(first)).to_have_attribute("data-board-status", "stopped")
     expect(html(second)).to_have_attribute("data-board-status", "live", timeout=15_000)
+
+
+def test_board_whose_id_was_pruned_gets_a_reset_and_reloads_its_rows(
+    server: DaphneServer, new_context: Callable[..., Any]
+) -> None:
+    from tests.e2e.test_board import create_flights, new_code, row
+
+    code = new_code()
+    board = new_context().new_page()
+    board.goto(server.url + "/")
+    expect(html(board)).to_have_attribute("data-board-status", "live")
+    board.evaluate("window.__beforeReset = true")
+    board.locator("#toggle-updates").click()
+    expect(html(board)).to_have_attribute("data-board-status", "stopped")
+
+    # While the board is stopped, a flight is added and every event after its id is pruned.
+    create_flights(server, (code, "Lisbon", "06:05", "delayed"))
+    server.shell(
+        "from datetime import timedelta\n"
+        "from django.utils import timezone\n"
+        "from liveevents.models import Event\n"
+        "Event.objects.update(created=timezone.now() - timedelta(days=30))\n"
+    )
+    server.manage("prune_events", "--days", "1")
+
+    board.locator("#toggle-updates").click()
+    # streamReset -> the page reloads (the marker is gone) and renders the current rows.
+    board.wait_for_function("() => window.__beforeReset === undefined", timeout=15_000)
+    expect(row(board, code)).to_have_count(1)
+    expect(html(board)).to_have_attribute("data-board-status", "live")
