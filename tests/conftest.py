@@ -29,3 +29,12 @@ async def hub(transactional_db: None, fast_hub: None) -> AsyncIterator[StreamHub
     await current.aclose()
     _hubs.pop(loop, None)
     await channel_layers["default"].flush()
+
+
+async def restart_hub(hub: StreamHub) -> StreamHub:
+    """Close `hub` and make a new one for the running loop, reading settings changed since."""
+    from liveevents.hub import get_hub
+
+    await hub.aclose()
+    _hubs.pop(asyncio.get_running_loop(), None)
+    return get_hub()

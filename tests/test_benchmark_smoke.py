@@ -27,6 +27,7 @@ pytestmark = pytest.mark.timeout(900)
 def benchmark(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     import matplotlib  # noqa: F401  (pip install -r benchmarks/requirements.txt)
     import psutil  # noqa: F401
+
     out = tmp_path_factory.mktemp("benchmark")
     command = [
         sys.executable, "benchmarks/run.py", "--quick", "--connections", str(N), "--broadcasts", "5",

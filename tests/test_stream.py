@@ -15,6 +15,7 @@ from liveevents.hub import StreamHub
 from liveevents.models import Event, Stream
 from liveevents.publish import group_name, publish, set_stream_closed
 from tests.asgi_client import open_stream
+from tests.conftest import restart_hub
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -98,11 +99,7 @@ async def test_replay_is_batched_and_joins_live_without_gap_or_duplicate(
     hub: StreamHub, settings: Any
 ) -> None:
     settings.LIVEEVENTS = {**settings.LIVEEVENTS, "REPLAY_BATCH": 7}
-    await hub.aclose()
-    from liveevents.hub import _hubs, get_hub
-
-    _hubs.pop(asyncio.get_running_loop(), None)
-    hub = get_hub()
+    hub = await restart_hub(hub)
     assert hub.batch == 7
     await sync_to_async(publish_many)(30)
     response = await open_stream(URL, {"Last-Event-ID": "0"})
@@ -146,11 +143,7 @@ async def test_lost_wakeup_is_repaired_from_the_log_on_the_next_message(
     hub: StreamHub, settings: Any
 ) -> None:
     settings.LIVEEVENTS = {"CATCH_UP_INTERVAL": 60, "HEARTBEAT": 120}
-    await hub.aclose()
-    from liveevents.hub import _hubs, get_hub
-
-    _hubs.pop(asyncio.get_running_loop(), None)
-    hub = get_hub()
+    hub = await restart_hub(hub)
     response = await open_stream(URL)
     await response.read_until(lambda r: r.parser.retry is not None)
     await sync_to_async(_publish_without_wakeup)("flights", 2)  # ids 1, 2: wake-ups lost
@@ -163,11 +156,7 @@ async def test_lost_wakeup_is_repaired_from_the_log_on_the_next_message(
 
 async def test_heartbeat_comment_during_silence(hub: StreamHub, settings: Any) -> None:
     settings.LIVEEVENTS = {"CATCH_UP_INTERVAL": 0.1, "HEARTBEAT": 0.4}
-    await hub.aclose()
-    from liveevents.hub import _hubs, get_hub
-
-    _hubs.pop(asyncio.get_running_loop(), None)
-    hub = get_hub()
+    hub = await restart_hub(hub)
     response = await open_stream(URL)
     await response.read_until(lambda r: len(r.parser.comments) >= 2, timeout=3)
     assert response.parser.comments[:2] == ["keepalive", "keepalive"]
@@ -248,11 +237,7 @@ async def test_disconnect_leaves_no_hub_state_or_group_membership(hub: StreamHub
 
 async def test_slow_reader_is_cut_off_and_replays_on_reconnect(hub: StreamHub, settings: Any) -> None:
     settings.LIVEEVENTS = {"CATCH_UP_INTERVAL": 0.2, "HEARTBEAT": 15, "QUEUE_SIZE": 5}
-    await hub.aclose()
-    from liveevents.hub import _hubs, get_hub
-
-    _hubs.pop(asyncio.get_running_loop(), None)
-    hub = get_hub()
+    hub = await restart_hub(hub)
     response = await open_stream(URL, send_buffer=1)
     await response.read_until(lambda r: r.parser.retry is not None)
     subscription = next(iter(hub.streams["flights"].subscribers))
@@ -273,11 +258,7 @@ async def test_slow_reader_is_cut_off_and_replays_on_reconnect(hub: StreamHub, s
 
 async def test_connection_cap_answers_503_with_retry_after(hub: StreamHub, settings: Any) -> None:
     settings.LIVEEVENTS = {"CATCH_UP_INTERVAL": 0.2, "HEARTBEAT": 15, "MAX_CONNECTIONS": 1}
-    await hub.aclose()
-    from liveevents.hub import _hubs, get_hub
-
-    _hubs.pop(asyncio.get_running_loop(), None)
-    hub = get_hub()
+    hub = await restart_hub(hub)
     first = await open_stream(URL)
     await first.read_until(lambda r: r.parser.retry is not None)
     refused = await open_stream(URL)
@@ -297,15 +278,11 @@ async def test_periodic_prune_keeps_the_log_bounded_and_old_ids_get_a_reset(
         "PRUNE_INTERVAL": 0.1,
         "RETENTION_DAYS": 1,
     }
-    await hub.aclose()
     from datetime import timedelta
 
     from django.utils import timezone
 
-    from liveevents.hub import _hubs, get_hub
-
-    _hubs.pop(asyncio.get_running_loop(), None)
-    hub = get_hub()
+    hub = await restart_hub(hub)
     await sync_to_async(publish_many)(5)
     await sync_to_async(
         lambda: Event.objects.filter(sequence__lte=3).update(created=timezone.now() - timedelta(days=2))
@@ -356,11 +333,7 @@ async def test_hub_renews_group_membership_faster_than_the_layer_expires_it(
         "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"group_expiry": 1}}
     }
     settings.LIVEEVENTS = {"CATCH_UP_INTERVAL": 60, "HEARTBEAT": 120}
-    await hub.aclose()
-    from liveevents.hub import _hubs, get_hub
-
-    _hubs.pop(asyncio.get_running_loop(), None)
-    hub = get_hub()
+    hub = await restart_hub(hub)
     assert hub.tick_interval <= 1 / 3
     response = await open_stream(URL)
     await response.read_until(lambda r: r.parser.retry is not None)
