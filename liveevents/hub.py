@@ -330,17 +330,22 @@ class StreamHub:
         for state in states:
             # Re-joining is idempotent and renews membership that the layer may have expired.
             await self._join_group(state.name)
+        # What each stream had before the read: wake-ups may deliver newer events (or close it)
+        # while the read is under way, and the head must only be compared with what it could see.
+        before = {state: (state.delivered, state.closed) for state in states}
         heads = await run_in_db_thread(read_heads, [s.name for s in states])
         for state in states:
             head = heads.get(state.name, StreamHead(0, False))
-            if head.last_id < state.delivered:
+            delivered_before, closed_before = before[state]
+            if head.last_id < delivered_before:
                 # The log went backwards (a reset database): everyone starts again from its head.
                 self._fan_out(state, reset_frame(state.name, head.last_id))
                 state.delivered = state.wanted = head.last_id
             elif head.last_id > state.delivered:
                 state.wanted = max(state.wanted, head.last_id)
                 self._catch_up(state)
-            self._set_closed(state, head.closed)
+            if state.closed == closed_before:
+                self._set_closed(state, head.closed)
         now = time.monotonic()
         for state in states:
             if now - state.last_frame_at + self.tick_interval / 2 >= self.heartbeat:

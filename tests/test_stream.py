@@ -346,3 +346,33 @@ async def test_hub_renews_group_membership_faster_than_the_layer_expires_it(
     assert response.ids == [1]
     await response.disconnect()
     await hub.aclose()
+
+
+async def test_a_tick_whose_head_read_was_overtaken_by_live_events_resets_no_one(
+    hub: StreamHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import liveevents.hub
+
+    response = await open_stream(URL)
+    await response.read_until(lambda r: r.parser.retry is not None)
+    await sync_to_async(publish_many)(1)
+    await response.read_events(1)
+    real_run = liveevents.hub.run_in_db_thread
+
+    async def head_read_overtaken(function: Any, *args: Any) -> Any:
+        result = await real_run(function, *args)
+        if function is liveevents.hub.read_heads:
+            # While the head is being read, a newer event is committed and delivered live.
+            await sync_to_async(publish_many)(1)
+            while hub.streams["flights"].delivered < 2:
+                await asyncio.sleep(0.01)
+        return result
+
+    monkeypatch.setattr(liveevents.hub, "run_in_db_thread", head_read_overtaken)
+    await hub.tick()
+    monkeypatch.setattr(liveevents.hub, "run_in_db_thread", real_run)
+    await sync_to_async(publish_many)(1)
+    await response.read_events(3)
+    assert [e.event for e in response.parser.events] == ["tick", "tick", "tick"]
+    assert response.ids == [1, 2, 3]
+    await response.disconnect()
