@@ -1,5 +1,16 @@
-"""Write backpressure for streams under daphne: wrap your ASGI application with StreamBackpressure.
+"""ASGI wrappers for the stream endpoint: StreamRouter (serve public streams without Django's
+request/response machinery) and StreamBackpressure (notice, under daphne, a client that stopped
+reading). flightboard's asgi.py shows the order:
 
+    application = StreamBackpressure(StreamRouter(get_asgi_application()))
+
+StreamRouter: a stream request is long-lived, and Django's handler costs it tens of kilobytes for
+its lifetime and a dozen thread hops (sync middleware, request signals) to open. Requests that need
+nothing from the middleware, a GET for a stream declared PUBLIC, asking for text/event-stream, with
+no Origin header (CORS is django-cors-headers' decision), are served here by the same checks and the
+same generator as the view; everything else, other streams included, goes to Django unchanged.
+
+StreamBackpressure:
 ASGI gives an application no way to learn that a client stopped reading, and daphne's send()
 never waits: whatever a stream writes piles up in Twisted's buffer. This wrapper registers a
 streaming producer on daphne's Twisted request, so a stream waits while the socket is full; its
@@ -12,10 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import io
+import logging
 from typing import Any
 
 ASGIApp = Any
 PACER_EXTENSION = "liveevents.pacer"
+
+logger = logging.getLogger(__name__)
 
 
 class TransportPacer:
@@ -86,3 +101,110 @@ class StreamBackpressure:
             await self.app({**scope, "extensions": extensions}, receive, send)
         finally:
             pacer.stop()
+
+
+class StreamRouter:
+    """ASGI wrapper: `StreamRouter(get_asgi_application())` serves public streams directly and
+    passes every other request to the wrapped application. Build it after Django is set up."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        from django.core.handlers.asgi import ASGIRequest
+        from django.urls import Resolver404, resolve
+
+        from liveevents import views
+        from liveevents.streams import PUBLIC, get_stream
+
+        self.app = app
+        self._request_class = ASGIRequest
+        self._resolve = resolve
+        self._not_found = Resolver404
+        self._views = views
+        self._public = PUBLIC
+        self._get_stream = get_stream
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope.get("type") == "http" and scope.get("method") == "GET" and _wants_stream(scope):
+            opened = await self._open(scope, send)
+            if opened is not None:
+                if opened:
+                    await self._stream(*opened, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    async def _open(self, scope: dict[str, Any], send: Any) -> tuple[Any, ...] | None:
+        """None: not a public stream (Django serves it). Else the stream's checks have run: an empty
+        tuple when they answered (400, 406, 204, 503), else what _stream needs. The request
+        object is built for the checks only and not kept for the stream's lifetime."""
+        request = self._request_class(scope, io.BytesIO())
+        try:
+            match = self._resolve(request.path_info)
+        except self._not_found:
+            return None
+        stream = match.kwargs.get("stream")
+        if match.func is not self._views.stream_view:
+            return None
+        spec = self._get_stream(stream)
+        if spec is None or spec.readers is not self._public:
+            return None
+        answer = await self._views.check_stream_request(request, stream)
+        if not isinstance(answer, tuple):
+            await send(
+                {"type": "http.response.start", "status": answer.status_code, "headers": _headers(answer)}
+            )
+            await send({"type": "http.response.body", "body": answer.content})
+            return ()
+        hub, last_id = answer
+        return stream, hub, last_id, (scope.get("extensions") or {}).get(PACER_EXTENSION)
+
+    async def _stream(
+        self, stream: str, hub: Any, last_id: int | None, pacer: Any, receive: Any, send: Any
+    ) -> None:
+        views = self._views
+        body = views.stream_events(hub, stream, last_id, pacer)
+        streaming = asyncio.current_task()
+        gone = False
+
+        async def watch_for_disconnect() -> None:
+            nonlocal gone
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone = True
+            streaming.cancel()  # type: ignore[union-attr]
+
+        watcher = asyncio.ensure_future(watch_for_disconnect())
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": STREAM_HEADERS})
+            async for chunk in body:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        except asyncio.CancelledError:
+            if not gone:
+                raise  # the server is cancelling us
+            streaming.uncancel()  # type: ignore[union-attr]
+        except OSError as error:  # the client went away mid-write (servers differ in how they say it)
+            logger.debug("Stream %r: client gone (%s).", stream, error)
+        finally:
+            watcher.cancel()
+            await body.aclose()
+
+
+STREAM_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+    (b"x-content-type-options", b"nosniff"),
+]
+
+
+def _wants_stream(scope: dict[str, Any]) -> bool:
+    accepts = False
+    for name, value in scope.get("headers") or ():
+        if name == b"origin":
+            return False  # cross-origin: django-cors-headers decides
+        if name == b"accept" and b"text/event-stream" in value:
+            accepts = True
+    return accepts
+
+
+def _headers(response: Any) -> list[tuple[bytes, bytes]]:
+    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.items()]

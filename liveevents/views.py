@@ -19,6 +19,8 @@ from liveevents.streams import PUBLIC, get_stream
 
 logger = logging.getLogger(__name__)
 
+CONTENT_TYPE = "text/event-stream; charset=utf-8"
+
 
 def _plain(message: str, status: int, **headers: str) -> HttpResponse:
     return HttpResponse(
@@ -44,6 +46,26 @@ def parse_last_event_id(request: HttpRequest) -> int | None:
 @require_GET
 async def stream_view(request: HttpRequest, stream: str) -> HttpResponse:
     """Serve `stream` as text/event-stream to readers its declaration allows."""
+    answer = await check_stream_request(request, stream)
+    if isinstance(answer, HttpResponse):
+        return answer
+    hub, last_id = answer
+    pacer = (request.scope.get("extensions") or {}).get(PACER_EXTENSION)
+    response = StreamingHttpResponse(
+        stream_events(hub, stream, last_id, pacer), content_type=CONTENT_TYPE
+    )
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    # A Content-Encoding header, even empty, keeps GZipMiddleware away from the stream.
+    response["Content-Encoding"] = ""
+    return response
+
+
+async def check_stream_request(
+    request: HttpRequest, stream: str
+) -> HttpResponse | tuple[StreamHub, int | None]:
+    """Everything a stream request must pass, in order: the hub and the client's last id when it may
+    be served, else the answer to send (404, 406, 400, 403, 204 when closed, 503 when full)."""
     spec = get_stream(stream)
     if spec is None:
         return _plain(f"Unknown stream {stream!r}.", 404)
@@ -74,16 +96,7 @@ async def stream_view(request: HttpRequest, stream: str) -> HttpResponse:
             503,
             **{"Retry-After": str(config["RETRY_AFTER"])},
         )
-
-    pacer = (request.scope.get("extensions") or {}).get(PACER_EXTENSION)
-    response = StreamingHttpResponse(
-        stream_events(hub, stream, last_id, pacer), content_type="text/event-stream; charset=utf-8"
-    )
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
-    # A Content-Encoding header, even empty, keeps GZipMiddleware away from the stream.
-    response["Content-Encoding"] = ""
-    return response
+    return hub, last_id
 
 
 async def stream_events(

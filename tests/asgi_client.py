@@ -7,12 +7,19 @@ from typing import Any
 
 from django.core.asgi import get_asgi_application
 
+from liveevents.asgi import StreamRouter
+
 from tests.sse_parser import EventStreamParser, ParsedEvent
 
 
 class StreamResponse:
     def __init__(
-        self, path: str, headers: dict[str, str] | None = None, method: str = "GET", send_buffer: int = 0
+        self,
+        path: str,
+        headers: dict[str, str] | None = None,
+        method: str = "GET",
+        send_buffer: int = 0,
+        router: bool = True,
     ) -> None:
         path, _, query = path.partition("?")
         headers = {"accept": "text/event-stream", **{k.lower(): v for k, v in (headers or {}).items()}}
@@ -39,9 +46,11 @@ class StreamResponse:
         self.parser = EventStreamParser()
         self.finished = False
         self.task: asyncio.Task[None] | None = None
+        # As flightboard serves it: public streams by liveevents' StreamRouter, the rest by Django.
+        self.router = router
 
     async def start(self, timeout: float = 5) -> StreamResponse:
-        app = get_asgi_application()
+        app = StreamRouter(get_asgi_application()) if self.router else get_asgi_application()
         await self._incoming.put({"type": "http.request", "body": b"", "more_body": False})
         self.task = asyncio.create_task(app(self.scope, self._incoming.get, self._outgoing.put))
         start = await asyncio.wait_for(self._outgoing.get(), timeout)
@@ -94,6 +103,15 @@ class StreamResponse:
 
 
 async def open_stream(
-    path: str, headers: dict[str, str] | None = None, method: str = "GET", send_buffer: int = 0
+    path: str,
+    headers: dict[str, str] | None = None,
+    method: str = "GET",
+    send_buffer: int = 0,
+    router: bool | None = None,
 ) -> StreamResponse:
-    return await StreamResponse(path, headers, method, send_buffer).start()
+    """router: True serves public streams through liveevents' StreamRouter (as flightboard does),
+    False through Django's view only; None: the module default, ROUTER."""
+    return await StreamResponse(path, headers, method, send_buffer, ROUTER if router is None else router).start()
+
+
+ROUTER = True

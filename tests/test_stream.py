@@ -22,6 +22,16 @@ pytestmark = pytest.mark.timeout(30)
 URL = "/events/flights/"
 
 
+@pytest.fixture(autouse=True, params=["router", "django"])
+def served_by(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test twice: through liveevents.asgi.StreamRouter (as flightboard serves public streams)
+    and through Django's view alone (how a stream behind the middleware is served)."""
+    import tests.asgi_client
+
+    monkeypatch.setattr(tests.asgi_client, "ROUTER", request.param == "router")
+    return request.param
+
+
 def publish_many(count: int, stream: str = "flights") -> None:
     for n in range(count):
         publish(stream, "tick", {"n": n})

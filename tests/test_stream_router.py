@@ -1,0 +1,159 @@
+"""liveevents.asgi.StreamRouter: which requests it serves itself, and that those behave as the view.
+
+The rest of the stream tests run through the router too (tests/asgi_client.py, as flightboard
+serves them); test_stream.py also runs every test through Django's view alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.core.asgi import get_asgi_application
+
+from liveevents.asgi import StreamRouter
+from liveevents.hub import StreamHub
+from liveevents.models import Stream
+from tests.asgi_client import StreamResponse
+
+pytestmark = pytest.mark.timeout(30)
+
+FLIGHTS = "/events/flights/"
+
+
+class CountingRouter(StreamRouter):
+    """The router in front of Django's application, counting the requests it passes on."""
+
+    def __init__(self) -> None:
+        self.passed_on: list[str] = []
+        django_app = get_asgi_application()
+
+        async def inner(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            self.passed_on.append(scope["path"])
+            await django_app(scope, receive, send)
+
+        super().__init__(inner)
+
+
+async def request(
+    router: CountingRouter, path: str, headers: dict[str, str] | None = None, method: str = "GET"
+) -> StreamResponse:
+    response = StreamResponse(path, headers, method)
+    await response._incoming.put({"type": "http.request", "body": b"", "more_body": False})
+    response.task = asyncio.create_task(router(response.scope, response._incoming.get, response._outgoing.put))
+    start = await asyncio.wait_for(response._outgoing.get(), 5)
+    response.status = start["status"]
+    response.headers = {k.decode().lower(): v.decode() for k, v in start["headers"]}
+    return response
+
+
+async def test_a_public_stream_is_served_without_django_and_streams_events(hub: StreamHub) -> None:
+    router = CountingRouter()
+    response = await request(router, FLIGHTS)
+    assert response.status == 200
+    assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
+    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["x-accel-buffering"] == "no"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    await response.read_until(lambda r: r.parser.retry is not None)
+    assert hub.connection_count == 1
+
+    from liveevents.publish import publish
+
+    await sync_to_async(publish)("flights", "flightStateUpdate", {"flight": "R1"})
+    events = await response.read_events(1)
+    assert [e.event for e in events] == ["flightStateUpdate"]
+    assert router.passed_on == []
+
+    await response.disconnect()
+    assert response.task is not None and response.task.done() and response.task.exception() is None
+    assert hub.connection_count == 0
+
+
+async def test_replay_and_bad_ids_on_the_direct_path(hub: StreamHub) -> None:
+    from liveevents.publish import publish
+
+    for i in range(3):
+        await sync_to_async(publish)("flights", "flightStateUpdate", {"flight": f"R{i}"})
+    router = CountingRouter()
+    response = await request(router, FLIGHTS, {"Last-Event-ID": "1"})
+    events = await response.read_events(2)
+    assert [e.last_event_id for e in events] == ["2", "3"]
+    await response.disconnect()
+
+    bad = await request(router, FLIGHTS, {"Last-Event-ID": "-1"})
+    await bad.read_to_end()
+    assert bad.status == 400
+    assert b"must be a non-negative integer" in bad.body
+    assert router.passed_on == []
+    assert hub.connection_count == 0
+
+
+async def test_a_closed_stream_answers_204_on_the_direct_path(hub: StreamHub) -> None:
+    await sync_to_async(Stream.objects.create)(name="flights", closed=True)
+    router = CountingRouter()
+    response = await request(router, FLIGHTS)
+    await response.read_to_end()
+    assert response.status == 204
+    assert router.passed_on == []
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "method", "status"),
+    [
+        # Streams that need a permission decision: Django's session and auth middleware.
+        ("/events/notes/", {}, "GET", 403),
+        # Cross-origin: django-cors-headers decides.
+        (FLIGHTS, {"Origin": "https://elsewhere.example"}, "GET", 200),
+        # Not an SSE request, or not a GET: the view's 406 and 405.
+        (FLIGHTS, {"accept": "text/html"}, "GET", 406),
+        (FLIGHTS, {}, "POST", 405),
+        # Unknown stream, other pages.
+        ("/events/nosuch/", {}, "GET", 404),
+        ("/", {}, "GET", 200),
+    ],
+)
+async def test_everything_else_goes_to_django(
+    hub: StreamHub, path: str, headers: dict[str, str], method: str, status: int
+) -> None:
+    router = CountingRouter()
+    response = await request(router, path, headers, method)
+    assert response.status == status
+    assert router.passed_on == [path]
+    if status == 200 and path == FLIGHTS:
+        # django-cors-headers saw it: the origin is not on the allow-list, so no CORS header.
+        assert "access-control-allow-origin" not in response.headers
+        await response.read_until(lambda r: r.parser.retry is not None)
+    else:
+        await response.read_to_end()
+    await response.disconnect()
+
+
+async def test_a_client_gone_mid_stream_ends_the_handler_without_error(hub: StreamHub) -> None:
+    router = CountingRouter()
+    responses = [await request(router, FLIGHTS) for _ in range(3)]
+    for response in responses:
+        await response.read_until(lambda r: r.parser.retry is not None)
+    assert hub.connection_count == 3
+    for response in responses:
+        await response.disconnect()
+        assert response.task is not None and response.task.exception() is None
+    assert hub.connection_count == 0
+
+
+async def test_a_public_stream_declared_later_is_served_directly(hub: StreamHub) -> None:
+    # The router reads stream declarations at request time: a stream declared later is served too.
+    from liveevents.streams import PUBLIC, declare_stream, forget_stream
+
+    declare_stream("late", readers=PUBLIC)
+    try:
+        router = CountingRouter()
+        response = await request(router, "/events/late/")
+        assert response.status == 200
+        await response.read_until(lambda r: r.parser.retry is not None)
+        assert router.passed_on == []
+        await response.disconnect()
+    finally:
+        forget_stream("late")
