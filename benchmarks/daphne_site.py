@@ -41,12 +41,20 @@ def site_env(var_dir: Path, extra: Mapping[str, str] | None = None) -> dict[str,
 
 
 DEFAULT_APP = "flightboard.asgi:application"
+# daphne listens with Twisted's default backlog of 50: in a reconnect storm the kernel then drops
+# most SYNs and clients wait for retransmits (1 s, 3 s, 7 s...). Its endpoint syntax sets it.
+DAPHNE_BACKLOG = 4096
+
+
+def daphne_command(port: int, app: str = DEFAULT_APP) -> list[str]:
+    endpoint = f"tcp:port={port}:interface=127.0.0.1:backlog={DAPHNE_BACKLOG}"
+    return [sys.executable, "-m", "daphne", "-e", endpoint, app]
 
 
 def server_command(server: str, port: int, app: str = DEFAULT_APP) -> list[str]:
     """The command line that serves `app` on 127.0.0.1:`port` ("daphne" or "uvicorn")."""
     if server == "daphne":
-        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
+        return daphne_command(port, app)
     if server == "uvicorn":
         return [
             sys.executable, "-m", "uvicorn", app,

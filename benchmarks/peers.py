@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from daphne_site import BASE_DIR, MANAGE, free_port, rss_kib, site_env
+from daphne_site import BASE_DIR, MANAGE, daphne_command, free_port, rss_kib, site_env
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 SHARED_REDIS = "redis://127.0.0.1:6379"
@@ -306,7 +306,7 @@ class LiveeventsPeer(Peer):
     def command(self, port: int) -> list[str]:
         app = "benchmarks.liveevents_asgi:application"
         if self.server == "daphne":
-            return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
+            return daphne_command(port, app)
         if self.server == "uvicorn":
             return [
                 sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
@@ -405,7 +405,7 @@ class EventstreamPeer(Peer):
 
     def command(self, port: int) -> list[str]:
         app = "benchmarks.eventstream_site.asgi:application"
-        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
+        return daphne_command(port, app)
 
     def publisher_command(self) -> tuple[list[str], dict[str, str]]:
         if not self.redis:

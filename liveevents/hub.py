@@ -23,7 +23,14 @@ from typing import Any, NamedTuple
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from liveevents.conf import get_config
-from liveevents.log import LoggedEvent, StreamHead, read_events, read_heads, run_in_db_thread
+from liveevents.log import (
+    LoggedEvent,
+    StreamHead,
+    read_events,
+    read_head_then_events,
+    read_heads,
+    run_in_db_thread,
+)
 from liveevents.publish import CONTROL_MESSAGE, EVENT_MESSAGE, group_name
 from liveevents.retention import prune_events
 from liveevents.sse import KEEPALIVE, encode_event, encode_retry
@@ -42,6 +49,17 @@ class Frame(NamedTuple):
     payload: bytes
     final: bool = False
     reset: bool = False
+
+
+class LogSlice(NamedTuple):
+    """A replay read: the stream's head, then `count` logged events (ids `first`..`last`) as the
+    bytes of their frames, written to a connection in one go."""
+
+    head: int
+    first: int | None
+    last: int | None
+    count: int
+    payload: bytes
 
 
 def encode_logged(event: LoggedEvent) -> Frame:
@@ -97,6 +115,8 @@ class _StreamState:
     catching_up: asyncio.Task[None] | None = None
 
 
+MAX_SHARED_READS = 256
+
 CLOSED_FRAME = Frame(None, encode_event("", event="closedConnection"), final=True)
 DRAIN_FRAME = Frame(None, encode_retry(250), final=True)
 
@@ -130,6 +150,9 @@ class StreamHub:
         self.streams: dict[str, _StreamState] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._receiver: asyncio.Task[None] | None = None
+        # Replay reads by (stream, last id): one read serves every connection that asks for the same
+        # events while it is under way, and after it as long as nothing newer was delivered.
+        self._reads: dict[tuple[str, int], asyncio.Future[LogSlice]] = {}
         self._ticker: asyncio.Task[None] | None = None
 
     # Connections
@@ -174,6 +197,34 @@ class StreamHub:
         state.subscribers.discard(subscription)
         if not state.subscribers:
             self._forget(state)
+
+    async def read_after(self, stream: str, last_id: int) -> LogSlice:
+        """The stream's head, then up to `batch` logged events after `last_id`, encoded as one chunk.
+
+        A reconnect storm (a restart, a network blip) brings thousands of connections asking for
+        the same events at once: they share one read. A shared result is never wrong: the head
+        read is at least `last_id` for everyone who saw `last_id`, and events committed after the
+        read reach each connection live, or through its gap repair.
+        """
+        key = (stream, last_id)
+        read = self._reads.get(key)
+        if read is not None and read.done():
+            state = self.streams.get(stream)
+            failed = read.cancelled() or read.exception() is not None
+            if failed or state is None or read.result().head < state.delivered:
+                read = None  # it failed, or events were delivered since: read afresh
+        if read is None:
+            read = self._spawn(self._read_after(stream, last_id))
+            if len(self._reads) < MAX_SHARED_READS:
+                self._reads[key] = read
+        return await asyncio.shield(read)
+
+    async def _read_after(self, stream: str, last_id: int) -> LogSlice:
+        head, events = await run_in_db_thread(read_head_then_events, stream, last_id, self.batch)
+        if not events:
+            return LogSlice(head, None, None, 0, b"")
+        payload = b"".join(encode_logged(event).payload for event in events)
+        return LogSlice(head, events[0].id, events[-1].id, len(events), payload)
 
     def _forget(self, state: _StreamState) -> None:
         if (
@@ -321,6 +372,7 @@ class StreamHub:
 
     async def tick(self) -> None:
         """Refresh group membership, compare log heads with deliveries, send heartbeats."""
+        self._reads.clear()
         for state in list(self.streams.values()):
             if not state.subscribers:
                 self._forget(state)

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET
 from liveevents.asgi import PACER_EXTENSION, TransportPacer
 from liveevents.conf import get_config
 from liveevents.hub import CLOSED_FRAME, StreamHub, encode_logged, get_hub, reset_frame
-from liveevents.log import read_events, read_head_then_events, read_heads, run_in_db_thread
+from liveevents.log import read_events, read_heads, run_in_db_thread
 from liveevents.sse import encode_retry
 from liveevents.streams import PUBLIC, get_stream
 
@@ -160,16 +160,16 @@ async def stream_events(
 
 
 async def _replay(hub: StreamHub, stream: str, last_id: int) -> AsyncIterator[tuple[int, bytes]]:
-    """Every logged event after `last_id`, in order; a reset when they are gone or `last_id` is ahead."""
-    head, events = await run_in_db_thread(read_head_then_events, stream, last_id, hub.batch)
-    # Every id up to `head` was committed before `head` was read (ids follow commit order), so a
-    # first event other than last_id + 1 can only mean pruning, never a commit in between.
-    if last_id > head or (head > last_id and (not events or events[0].id != last_id + 1)):
-        yield head, reset_frame(stream, head).payload
+    """Every logged event after `last_id`, in order, a batch per chunk: (last id in it, bytes).
+    A reset instead when they are gone or `last_id` is ahead."""
+    read = await hub.read_after(stream, last_id)
+    # Every id up to the head was committed before the head was read (ids follow commit order), so
+    # a first event other than last_id + 1 can only mean pruning, never a commit in between.
+    if last_id > read.head or (read.head > last_id and read.first != last_id + 1):
+        yield read.head, reset_frame(stream, read.head).payload
         return
-    while True:
-        for event in events:
-            yield event.id, encode_logged(event).payload
-        if len(events) < hub.batch:
+    while read.last is not None:
+        yield read.last, read.payload
+        if read.count < hub.batch:
             return
-        events = await run_in_db_thread(read_events, stream, events[-1].id, hub.batch)
+        read = await hub.read_after(stream, read.last)

@@ -122,6 +122,40 @@ async def test_replay_is_batched_and_joins_live_without_gap_or_duplicate(
     await hub.aclose()
 
 
+async def test_a_reconnect_storm_shares_one_log_read_and_never_a_stale_one(
+    hub: StreamHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import liveevents.hub
+
+    reads: list[int] = []
+    real_read = liveevents.hub.read_head_then_events
+
+    def counted_read(stream: str, after: int, limit: int) -> Any:
+        reads.append(after)
+        return real_read(stream, after, limit)
+
+    monkeypatch.setattr(liveevents.hub, "read_head_then_events", counted_read)
+    await sync_to_async(publish_many)(60)
+    # A listener keeps the stream followed, as on a server whose other clients reconnect.
+    anchor = await open_stream(URL)
+    await anchor.read_until(lambda r: r.parser.retry is not None)
+    storm = await asyncio.gather(*(open_stream(URL, {"Last-Event-ID": "10"}) for _ in range(30)))
+    for response in storm:
+        await response.read_events(50)
+        assert response.ids == list(range(11, 61))
+    assert reads == [10]  # thirty replays, one read
+
+    # Something new was delivered since that read: the next replay reads again and misses nothing.
+    await sync_to_async(publish_many)(1)
+    await anchor.read_events(1)
+    late = await open_stream(URL, {"Last-Event-ID": "10"})
+    await late.read_events(51)
+    assert late.ids == list(range(11, 62))
+    assert reads == [10, 10]
+    for response in [anchor, late, *storm]:
+        await response.disconnect()
+
+
 async def test_no_id_means_live_from_now(hub: StreamHub) -> None:
     await sync_to_async(publish_many)(3)
     response = await open_stream(URL)
