@@ -135,22 +135,29 @@ async def stream_events(
                 await subscription.wait_until_writable(pacer.writable)
                 if subscription.overflowed:
                     break
-            frame = await subscription.queue.get()
-            if frame.reset:
-                position = frame.id or 0
-            elif frame.id is not None:
-                if frame.id <= position:
-                    continue
-                if frame.id > position + 1:
-                    # The hub delivered past us (we joined mid-catch-up): read the hole from the log.
-                    missing = await run_in_db_thread(
-                        read_events, stream, position, frame.id - 1 - position, frame.id - 1
-                    )
-                    for event in missing:
-                        yield encode_logged(event).payload
-                position = frame.id
-            yield frame.payload
-            if frame.final:
+            # Whatever queued up while we waited goes out in one write.
+            chunks: list[bytes] = []
+            final = False
+            for frame in await subscription.take():
+                if frame.reset:
+                    position = frame.id or 0
+                elif frame.id is not None:
+                    if frame.id <= position:
+                        continue
+                    if frame.id > position + 1:
+                        # The hub delivered past us (we joined mid-catch-up): read the hole from the log.
+                        missing = await run_in_db_thread(
+                            read_events, stream, position, frame.id - 1 - position, frame.id - 1
+                        )
+                        chunks.extend(encode_logged(event).payload for event in missing)
+                    position = frame.id
+                chunks.append(frame.payload)
+                if frame.final:
+                    final = True
+                    break
+            if chunks:
+                yield chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            if final:
                 return
         if pacer is not None:
             # Its socket is full: drop it now rather than queue the end of the response behind it.

@@ -364,8 +364,8 @@ async def test_a_tick_between_opening_a_stream_and_its_waiting_listeners_orphans
     assert set(subscriptions) <= hub.streams["flights"].subscribers
     await sync_to_async(publish_many)(1)
     for subscription in subscriptions:
-        frame = await asyncio.wait_for(subscription.queue.get(), 3)
-        assert frame.id == 1
+        frames = await asyncio.wait_for(subscription.take(), 3)
+        assert [frame.id for frame in frames] == [1]
     for subscription in subscriptions:
         hub.unsubscribe(subscription)
 
