@@ -310,6 +310,7 @@ class LiveeventsPeer(Peer):
         if self.server == "uvicorn":
             return [
                 sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
+                "--http", "httptools", "--loop", "uvloop",
                 "--no-access-log", "--lifespan", "off", "--log-level", "warning",
             ]  # fmt: skip
         if self.server == "granian":
