@@ -449,6 +449,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Confi
     parser.add_argument("--broadcasts", type=int, help="broadcasts per N (default 20; quick 5)")
     parser.add_argument("--throughput-connections", type=int, help="streams for the throughput test")
     parser.add_argument("--connect-concurrency", type=int, default=200)
+    parser.add_argument(
+        "--storm-deadline", type=float, help="seconds a reconnect storm may take before it is cut (default 300)"
+    )
     parser.add_argument("--no-browser", action="store_true", help="skip the Chromium save -> browser test")
     parser.add_argument("--browser-saves", type=int, help="saves per path (default 100; quick 10)")
     args = parser.parse_args(argv)
@@ -475,6 +478,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Confi
         config.storm_deadline = 120.0
         config.browser_saves = 10
     config.broadcasts = args.broadcasts or config.broadcasts
+    config.storm_deadline = args.storm_deadline or config.storm_deadline
     config.browser_saves = args.browser_saves or config.browser_saves
     config.throughput_connections = args.throughput_connections or min(1000, max(connections))
     if not 1 <= config.repeat <= 10 or not 1 <= config.broadcasts <= 1000:

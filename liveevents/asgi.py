@@ -108,6 +108,7 @@ class StreamRouter:
     passes every other request to the wrapped application. Build it after Django is set up."""
 
     def __init__(self, app: ASGIApp) -> None:
+        from django.core.exceptions import DisallowedHost
         from django.core.handlers.asgi import ASGIRequest
         from django.urls import Resolver404, resolve
 
@@ -118,6 +119,7 @@ class StreamRouter:
         self._request_class = ASGIRequest
         self._resolve = resolve
         self._not_found = Resolver404
+        self._disallowed_host = DisallowedHost
         self._views = views
         self._public = PUBLIC
         self._get_stream = get_stream
@@ -137,9 +139,10 @@ class StreamRouter:
         object is built for the checks only and not kept for the stream's lifetime."""
         request = self._request_class(scope, io.BytesIO())
         try:
+            request.get_host()  # ALLOWED_HOSTS, as CommonMiddleware would check it
             match = self._resolve(request.path_info)
-        except self._not_found:
-            return None
+        except (self._not_found, self._disallowed_host):
+            return None  # Django answers: 404, or 400 for a host not allowed
         stream = match.kwargs.get("stream")
         if match.func is not self._views.stream_view:
             return None

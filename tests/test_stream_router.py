@@ -110,6 +110,8 @@ async def test_a_closed_stream_answers_204_on_the_direct_path(hub: StreamHub) ->
         # Not an SSE request, or not a GET: the view's 406 and 405.
         (FLIGHTS, {"accept": "text/html"}, "GET", 406),
         (FLIGHTS, {}, "POST", 405),
+        # A Host not in ALLOWED_HOSTS: Django's 400.
+        (FLIGHTS, {"Host": "evil.example"}, "GET", 400),
         # Unknown stream, other pages.
         ("/events/nosuch/", {}, "GET", 404),
         ("/", {}, "GET", 200),
