@@ -514,8 +514,11 @@ def versions() -> dict[str, str]:
     from importlib import metadata
 
     out: dict[str, str] = {"python": sys.version.split()[0]}
-    for package in ("Django", "channels", "channels-redis", "daphne", "Twisted", "uvicorn", "granian",
-                    "django-eventstream", "redis", "psycopg", "matplotlib"):  # fmt: skip
+    packages = (
+        "Django", "channels", "channels-redis", "daphne", "Twisted", "uvicorn", "httptools", "uvloop",
+        "granian", "django-eventstream", "redis", "psycopg", "matplotlib",
+    )  # fmt: skip
+    for package in packages:
         with contextlib.suppress(metadata.PackageNotFoundError):
             out[package] = metadata.version(package)
     if Path(NGINX).exists():

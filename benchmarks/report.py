@@ -191,6 +191,92 @@ def ratio_rows(results: dict[str, Any], connections: list[int]) -> list[list[str
     return [["comparison"] + [name for name, _ in metrics]] + rows
 
 
+# Each liveevents peer and the django-eventstream peer it is measured against.
+TARGET_PAIRS = {
+    "liveevents-daphne": "eventstream-daphne",
+    "liveevents-uvicorn": "eventstream-daphne",
+    "liveevents-granian": "eventstream-daphne",
+    "liveevents-redis": "eventstream-redis",
+}
+
+
+def target_rows(results: dict[str, Any], connections: list[int]) -> list[list[str]]:
+    """The issue's targets, checked on the medians: one row per (target, N, liveevents peer)."""
+    present = set(peers_in(results))
+    rows: list[list[str]] = []
+
+    def at(peer: str, n: int, getter: Getter) -> float | None:
+        return median_or_none(values_at(results, peer, n, getter))
+
+    def verdict(ok: bool | None) -> str:
+        return "—" if ok is None else ("met" if ok else "**missed**")
+
+    def compare(label: str, n: int, getter: Getter, eventstream_factor: float, nchan_factor: float) -> None:
+        for peer, rival in TARGET_PAIRS.items():
+            if peer not in present:
+                continue
+            ours = at(peer, n, getter)
+            theirs = at(rival, n, getter) if rival in present else None
+            nchan = at("nchan", n, getter) if "nchan" in present else None
+            if ours is None:
+                rows.append([label, f"{n:,}", f"`{peer}`", "—", "—", "—", verdict(False)])
+                continue
+            vs_rival = ours / theirs if theirs else None
+            vs_nchan = ours / nchan if nchan else None
+            checks = []
+            if vs_rival is not None:
+                checks.append(vs_rival <= eventstream_factor)
+            elif rival in present:
+                checks.append(True)  # the rival did not reach this N
+            if vs_nchan is not None:
+                checks.append(vs_nchan <= nchan_factor)
+            rows.append([
+                label,
+                f"{n:,}",
+                f"`{peer}`",
+                fmt_number(ours, 1),
+                f"{vs_rival:.2f}× `{rival}`" if vs_rival is not None else f"`{rival}`: no figure",
+                f"{vs_nchan:.2f}×" if vs_nchan is not None else "—",
+                verdict(all(checks) if checks else None),
+            ])  # fmt: skip
+
+    for n in connections:
+        compare("memory / idle stream (KiB): ≤ ¼ django-eventstream, ≤ 1.5× Nchan", n, memory, 0.25, 1.5)
+    for n in [n for n in connections if n >= 5000]:
+        compare("broadcast p99 (ms): ≤ ½ django-eventstream, ≤ 1.5× Nchan", n, latency("p99"), 0.5, 1.5)
+    for n in [n for n in connections if n == 5000]:
+        for peer in TARGET_PAIRS:
+            if peer not in present:
+                continue
+            seconds = values_at(results, peer, n, storm_seconds)
+            errors = values_at(results, peer, n, storm_errors)
+            runs = len(_get(results, "peers", peer, "runs") or [])
+            complete = len(seconds) == runs and runs > 0
+            ok = complete and max(seconds) <= 10 and not any(errors)
+            worst = f"worst {max(seconds):.1f} s" if complete else f"{runs - len(seconds)} run(s) incomplete"
+            rows.append([
+                "reconnect storm: all replayed ≤ 10 s, no error (every run)", f"{n:,}", f"`{peer}`",
+                cell(seconds, 1, " s"), worst, f"errors {int(sum(errors))}", verdict(ok),
+            ])  # fmt: skip
+    for peer in TARGET_PAIRS:
+        if peer not in present:
+            continue
+        lost = sum(v for n in connections for v in values_at(results, peer, n, missing))
+        lost += sum(throughput_values(results, peer, "lost"))
+        rows.append(
+            [
+                "events lost, every load and run",
+                "all",
+                f"`{peer}`",
+                f"{int(lost):,}",
+                "",
+                "",
+                verdict(lost == 0),
+            ]
+        )
+    return rows
+
+
 def charts(results: dict[str, Any], connections: list[int], charts_dir: Path) -> dict[str, Path]:
     import matplotlib
 
@@ -269,8 +355,13 @@ def charts(results: dict[str, Any], connections: list[int], charts_dir: Path) ->
 
 
 def write_report(
-    results: dict[str, Any], output: Path, charts_dir: Path, json_path: Path | None = None
+    results: dict[str, Any],
+    output: Path,
+    charts_dir: Path,
+    json_path: Path | None = None,
+    reading: str | None = None,
 ) -> None:
+    """`reading`: Markdown written by a person about this run, placed after the targets."""
     meta = results["meta"]
     config = meta["config"]
     connections: list[int] = config["connections"]
@@ -306,6 +397,18 @@ def write_report(
         + "\n"
     )
 
+    out.append("## Targets\n")
+    out.append(
+        "Checked on the medians of the repeats; ratios below 1 mean liveevents costs less. "
+        "Each liveevents peer is held against django-eventstream in the same setting (single "
+        "process, or Redis on two processes) and against Nchan.\n"
+    )
+    out.append(table(["target", "N", "peer", "liveevents", "vs django-eventstream", "vs Nchan", ""],
+                     target_rows(results, connections)))  # fmt: skip
+    out.append("")
+    if reading:
+        out.append(reading.strip() + "\n")
+
     out.append("## Peers\n")
     rows = []
     for name, entry in results["peers"].items():
@@ -322,10 +425,16 @@ def write_report(
         "\nAll servers listen on 127.0.0.1. Streams: `GET /events/flights/` (the same event, "
         "`flightStateUpdate` with the Flight row as JSON). liveevents runs flightboard's own "
         "`flightboard.asgi:application` (benchmarks/liveevents_asgi.py only adds the benchmark's "
-        'save endpoint beside it), `LIVEEVENTS_CONFIG={"MAX_CONNECTIONS": 100000}`; granian runs with '
-        "`--backpressure 30000` (its default admits 1,024 requests at once). Server defaults are "
-        "otherwise kept, listen backlogs included: daphne (Twisted) 50, uvicorn 2,048, granian 1,024, "
-        "nginx 511. The load generator is one asyncio process of raw sockets "
+        "save endpoint beside it): the public stream is served by `liveevents.asgi.StreamRouter` "
+        "(no Django middleware), and flightboard raises Python's garbage-collection thresholds "
+        '(see flightboard/asgi.py); `LIVEEVENTS_CONFIG={"MAX_CONNECTIONS": 100000}`. django-eventstream '
+        "runs as its documentation sets it up (its view behind Django's middleware), with Python's "
+        "default garbage collection. daphne listens with a backlog of 4,096 (`-e tcp:port=...:"
+        "backlog=4096`; its default of 50 makes reconnect storms wait for SYN retransmits), for "
+        "liveevents and django-eventstream alike; uvicorn runs with `--http httptools --loop uvloop` "
+        "(what `uvicorn[standard]` installs; backlog 2,048); granian with `--backpressure 30000` "
+        "(its default admits 1,024 requests at once; backlog 1,024); nginx's backlog is 511. The "
+        "load generator is one asyncio process of raw sockets "
         "(benchmarks/loadgen.py); it behaves like EventSource and reconnects with Last-Event-ID when "
         "a stream ends. Receive times are taken when the bytes are read, on the same clock as the "
         "publish stamp.\n"
@@ -489,10 +598,16 @@ def main() -> None:
     parser.add_argument("results", help="results.json written by run.py")
     parser.add_argument("--output", default="BENCHMARKS.md")
     parser.add_argument("--charts-dir", default="benchmarks/results")
+    parser.add_argument("--reading", help="a Markdown file: what a person reads in these figures")
     args = parser.parse_args()
     results = json.loads(Path(args.results).read_text())
+    reading = Path(args.reading).read_text() if args.reading else None
     write_report(
-        results, Path(args.output).resolve(), Path(args.charts_dir).resolve(), Path(args.results).resolve()
+        results,
+        Path(args.output).resolve(),
+        Path(args.charts_dir).resolve(),
+        Path(args.results).resolve(),
+        reading,
     )
 
 

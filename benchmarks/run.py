@@ -450,7 +450,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Confi
     parser.add_argument("--throughput-connections", type=int, help="streams for the throughput test")
     parser.add_argument("--connect-concurrency", type=int, default=200)
     parser.add_argument(
-        "--storm-deadline", type=float, help="seconds a reconnect storm may take before it is cut (default 300)"
+        "--storm-deadline",
+        type=float,
+        help="seconds a reconnect storm may take before it is cut (default 300)",
     )
     parser.add_argument("--no-browser", action="store_true", help="skip the Chromium save -> browser test")
     parser.add_argument("--browser-saves", type=int, help="saves per path (default 100; quick 10)")

@@ -51,9 +51,7 @@ async def stream_view(request: HttpRequest, stream: str) -> HttpResponse:
         return answer
     hub, last_id = answer
     pacer = (request.scope.get("extensions") or {}).get(PACER_EXTENSION)
-    response = StreamingHttpResponse(
-        stream_events(hub, stream, last_id, pacer), content_type=CONTENT_TYPE
-    )
+    response = StreamingHttpResponse(stream_events(hub, stream, last_id, pacer), content_type=CONTENT_TYPE)
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     # A Content-Encoding header, even empty, keeps GZipMiddleware away from the stream.

@@ -8,7 +8,6 @@ from typing import Any
 from django.core.asgi import get_asgi_application
 
 from liveevents.asgi import StreamRouter
-
 from tests.sse_parser import EventStreamParser, ParsedEvent
 
 
@@ -111,7 +110,9 @@ async def open_stream(
 ) -> StreamResponse:
     """router: True serves public streams through liveevents' StreamRouter (as flightboard does),
     False through Django's view only; None: the module default, ROUTER."""
-    return await StreamResponse(path, headers, method, send_buffer, ROUTER if router is None else router).start()
+    return await StreamResponse(
+        path, headers, method, send_buffer, ROUTER if router is None else router
+    ).start()
 
 
 ROUTER = True

@@ -73,9 +73,8 @@ class EventStreamParser:
         elif name == "id":
             if "\x00" not in value:
                 self.last_event_id = value
-        elif name == "retry":
-            if value.isascii() and value.isdigit():
-                self.retry = int(value)
+        elif name == "retry" and value.isascii() and value.isdigit():
+            self.retry = int(value)
 
     def _dispatch(self) -> None:
         if self._data == "":

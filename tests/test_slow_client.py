@@ -25,9 +25,8 @@ def open_raw_stream(
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
     sock.connect(("127.0.0.1", port))
     extra = f"Last-Event-ID: {last_id}\r\n" if last_id is not None else ""
-    sock.sendall(
-        f"GET /events/flights/ HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n{extra}\r\n".encode()
-    )
+    request = f"GET /events/flights/ HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n{extra}\r\n"
+    sock.sendall(request.encode())
     return sock
 
 

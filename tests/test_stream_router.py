@@ -42,7 +42,9 @@ async def request(
 ) -> StreamResponse:
     response = StreamResponse(path, headers, method)
     await response._incoming.put({"type": "http.request", "body": b"", "more_body": False})
-    response.task = asyncio.create_task(router(response.scope, response._incoming.get, response._outgoing.put))
+    response.task = asyncio.create_task(
+        router(response.scope, response._incoming.get, response._outgoing.put)
+    )
     start = await asyncio.wait_for(response._outgoing.get(), 5)
     response.status = start["status"]
     response.headers = {k.decode().lower(): v.decode() for k, v in start["headers"]}
