@@ -18,7 +18,7 @@ application = StreamBackpressure(StreamRouter(get_asgi_application()))
 # A server holding thousands of open streams keeps some 80 objects per stream alive, and Python's
 # full garbage collections, which scan all of them, then stall the event loop (about 200 ms at
 # 5,000 streams, every few broadcasts: most of the broadcast p99, see BENCHMARKS.md). What was
-# loaded by now (Django, the apps, the URLconf) is set aside for good, and collections run after
-# 50,000 allocations instead of 700, so full ones come hundreds of broadcasts apart.
+# loaded by now (Django, the apps, their models and admin) is set aside for good, and collections
+# run after 50,000 allocations instead of 700, so full ones come hundreds of broadcasts apart.
 gc.freeze()
 gc.set_threshold(50_000, 20, 20)

@@ -108,9 +108,9 @@ class StreamRouter:
     passes every other request to the wrapped application. Build it after Django is set up."""
 
     def __init__(self, app: ASGIApp) -> None:
-        from django.core.exceptions import DisallowedHost
+        from django.conf import settings
         from django.core.handlers.asgi import ASGIRequest
-        from django.urls import Resolver404, resolve
+        from django.urls import resolve
 
         from liveevents import views
         from liveevents.streams import PUBLIC, get_stream
@@ -118,8 +118,7 @@ class StreamRouter:
         self.app = app
         self._request_class = ASGIRequest
         self._resolve = resolve
-        self._not_found = Resolver404
-        self._disallowed_host = DisallowedHost
+        self._settings = settings
         self._views = views
         self._public = PUBLIC
         self._get_stream = get_stream
@@ -137,12 +136,15 @@ class StreamRouter:
         """None: not a public stream (Django serves it). Else the stream's checks have run: an empty
         tuple when they answered (400, 406, 204, 503), else what _stream needs. The request
         object is built for the checks only and not kept for the stream's lifetime."""
-        request = self._request_class(scope, io.BytesIO())
         try:
-            request.get_host()  # ALLOWED_HOSTS, as CommonMiddleware would check it
+            request = self._request_class(scope, io.BytesIO())
+            request.get_host()  # ALLOWED_HOSTS, as CommonMiddleware checks it
+            request.GET  # noqa: B018 (parsed now: a malformed query string is Django's to answer)
+            if self._settings.SECURE_SSL_REDIRECT and not request.is_secure():
+                return None  # SecurityMiddleware redirects it
             match = self._resolve(request.path_info)
-        except (self._not_found, self._disallowed_host):
-            return None  # Django answers: 404, or 400 for a host not allowed
+        except Exception:  # noqa: BLE001 (a bad host, path or query string: Django answers with 400 or 404)
+            return None
         stream = match.kwargs.get("stream")
         if match.func is not self._views.stream_view:
             return None
@@ -151,16 +153,27 @@ class StreamRouter:
             return None
         answer = await self._views.check_stream_request(request, stream)
         if not isinstance(answer, tuple):
+            answer.headers.setdefault("X-Content-Type-Options", "nosniff")
             await send(
                 {"type": "http.response.start", "status": answer.status_code, "headers": _headers(answer)}
             )
             await send({"type": "http.response.body", "body": answer.content})
             return ()
         hub, last_id = answer
-        return stream, hub, last_id, (scope.get("extensions") or {}).get(PACER_EXTENSION)
+        headers = STREAM_HEADERS
+        if self._settings.SECURE_HSTS_SECONDS and request.is_secure():
+            headers = [*headers, (b"strict-transport-security", _hsts(self._settings))]
+        return stream, hub, last_id, headers, (scope.get("extensions") or {}).get(PACER_EXTENSION)
 
     async def _stream(
-        self, stream: str, hub: Any, last_id: int | None, pacer: Any, receive: Any, send: Any
+        self,
+        stream: str,
+        hub: Any,
+        last_id: int | None,
+        headers: list[tuple[bytes, bytes]],
+        pacer: Any,
+        receive: Any,
+        send: Any,
     ) -> None:
         views = self._views
         body = views.stream_events(hub, stream, last_id, pacer)
@@ -169,14 +182,19 @@ class StreamRouter:
 
         async def watch_for_disconnect() -> None:
             nonlocal gone
-            while (await receive())["type"] != "http.disconnect":
-                pass
+            try:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+            except asyncio.CancelledError:
+                raise  # the stream ended first
+            except Exception:  # noqa: BLE001 (a server that cannot say: treat it as gone)
+                logger.debug("Stream %r: receive() failed; ending the stream.", stream, exc_info=True)
             gone = True
             streaming.cancel()  # type: ignore[union-attr]
 
         watcher = asyncio.ensure_future(watch_for_disconnect())
         try:
-            await send({"type": "http.response.start", "status": 200, "headers": STREAM_HEADERS})
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
             async for chunk in body:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
@@ -207,6 +225,16 @@ def _wants_stream(scope: dict[str, Any]) -> bool:
         if name == b"accept" and b"text/event-stream" in value:
             accepts = True
     return accepts
+
+
+def _hsts(settings: Any) -> bytes:
+    # As SecurityMiddleware writes it.
+    value = f"max-age={settings.SECURE_HSTS_SECONDS}"
+    if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
+        value += "; includeSubDomains"
+    if settings.SECURE_HSTS_PRELOAD:
+        value += "; preload"
+    return value.encode("latin-1")
 
 
 def _headers(response: Any) -> list[tuple[bytes, bytes]]:

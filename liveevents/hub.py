@@ -222,13 +222,16 @@ class StreamHub:
         if not state.subscribers:
             self._forget(state)
 
-    async def read_after(self, stream: str, last_id: int) -> LogSlice:
-        """The stream's head, then up to `batch` logged events after `last_id`, encoded as one chunk.
+    async def read_after(self, stream: str, last_id: int, start_id: int = 0) -> LogSlice:
+        """The stream's head, then up to `batch` logged events after `last_id`, encoded as one chunk,
+        for a connection that will get live frames above `start_id`.
 
         A reconnect storm (a restart, a network blip) brings thousands of connections asking for
-        the same events at once: they share one read. A shared result is never wrong: the head
-        read is at least `last_id` for everyone who saw `last_id`, and events committed after the
-        read reach each connection live, or through its gap repair.
+        the same events at once: they share one read, reused while nothing newer was delivered.
+        A shared read is only used when it reaches far enough: up to `start_id`, where this
+        connection's live frames begin, and up to `last_id`, which the client has seen, so that a
+        read made for someone else (before an event was delivered, or for an id ahead of the log)
+        never leaves a hole or sends a false reset. Otherwise the connection reads for itself.
         """
         key = (stream, last_id)
         read = self._reads.get(key)
@@ -241,7 +244,12 @@ class StreamHub:
             read = self._spawn(self._read_after(stream, last_id))
             if len(self._reads) < MAX_SHARED_READS:
                 self._reads[key] = read
-        return await asyncio.shield(read)
+        result = await asyncio.shield(read)
+        if result.head < max(last_id, start_id):
+            if self._reads.get(key) is read:
+                del self._reads[key]
+            result = await self._read_after(stream, last_id)
+        return result
 
     async def _read_after(self, stream: str, last_id: int) -> LogSlice:
         head, events = await run_in_db_thread(read_head_then_events, stream, last_id, self.batch)
@@ -291,6 +299,7 @@ class StreamHub:
             self._receiver = self._spawn(self._receive_forever())
 
     def _stop(self) -> None:
+        self._reads.clear()
         for task in (self._receiver, self._ticker):
             if task is not None:
                 task.cancel()

@@ -122,7 +122,7 @@ async def stream_events(
         position = subscription.start_id
         if last_id is not None:
             position = last_id
-            async for position, payload in _replay(hub, stream, last_id):  # noqa: B007
+            async for position, payload in _replay(hub, stream, last_id, subscription.start_id):  # noqa: B007
                 if pacer is not None:
                     await subscription.wait_until_writable(pacer.writable)
                 if subscription.overflowed:
@@ -164,10 +164,12 @@ async def stream_events(
         hub.unsubscribe(subscription)
 
 
-async def _replay(hub: StreamHub, stream: str, last_id: int) -> AsyncIterator[tuple[int, bytes]]:
+async def _replay(
+    hub: StreamHub, stream: str, last_id: int, start_id: int
+) -> AsyncIterator[tuple[int, bytes]]:
     """Every logged event after `last_id`, in order, a batch per chunk: (last id in it, bytes).
-    A reset instead when they are gone or `last_id` is ahead."""
-    read = await hub.read_after(stream, last_id)
+    A reset instead when they are gone or `last_id` is ahead. `start_id`: where live frames begin."""
+    read = await hub.read_after(stream, last_id, start_id)
     # Every id up to the head was committed before the head was read (ids follow commit order), so
     # a first event other than last_id + 1 can only mean pruning, never a commit in between.
     if last_id > read.head or (read.head > last_id and read.first != last_id + 1):
@@ -177,4 +179,4 @@ async def _replay(hub: StreamHub, stream: str, last_id: int) -> AsyncIterator[tu
         yield read.last, read.payload
         if read.count < hub.batch:
             return
-        read = await hub.read_after(stream, read.last)
+        read = await hub.read_after(stream, read.last, start_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -122,8 +123,17 @@ async def test_replay_is_batched_and_joins_live_without_gap_or_duplicate(
     await hub.aclose()
 
 
+@pytest.fixture
+async def quiet_hub(hub: StreamHub, settings: Any) -> AsyncIterator[StreamHub]:
+    """A hub whose ticks (which also forget shared reads) do not come during the test."""
+    settings.LIVEEVENTS = {**settings.LIVEEVENTS, "CATCH_UP_INTERVAL": 3600, "HEARTBEAT": 3600}
+    quiet = await restart_hub(hub)
+    yield quiet
+    await quiet.aclose()
+
+
 async def test_a_reconnect_storm_shares_one_log_read_and_never_a_stale_one(
-    hub: StreamHub, monkeypatch: pytest.MonkeyPatch
+    quiet_hub: StreamHub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import liveevents.hub
 
@@ -153,6 +163,65 @@ async def test_a_reconnect_storm_shares_one_log_read_and_never_a_stale_one(
     assert late.ids == list(range(11, 62))
     assert reads == [10, 10]
     for response in [anchor, late, *storm]:
+        await response.disconnect()
+
+
+async def test_a_connection_joining_a_read_made_before_an_event_still_gets_that_event(
+    quiet_hub: StreamHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import liveevents.hub
+
+    started, release = threading.Event(), threading.Event()
+    real_read = liveevents.hub.read_head_then_events
+
+    def slow_first_read(stream: str, after: int, limit: int) -> Any:
+        result = real_read(stream, after, limit)
+        if not started.is_set():
+            started.set()
+            release.wait(5)  # the query is done; its result reaches the loop only later
+        return result
+
+    monkeypatch.setattr(liveevents.hub, "read_head_then_events", slow_first_read)
+    await sync_to_async(publish_many)(5)
+    anchor = await open_stream(URL)
+    await anchor.read_until(lambda r: r.parser.retry is not None)
+    first = await open_stream(URL, {"Last-Event-ID": "2"})
+    while not started.is_set():
+        await asyncio.sleep(0.01)
+    # Event 6 commits and is delivered while that read (head 5) is still on its way.
+    await sync_to_async(publish_many)(1)
+    await anchor.read_events(1)
+    second = await open_stream(URL, {"Last-Event-ID": "2"})  # live from 7: it needs 3..6 from the log
+    await asyncio.sleep(0.2)
+    release.set()
+    await first.read_events(4)
+    await second.read_events(4, timeout=3)
+    assert first.ids == [3, 4, 5, 6]
+    assert second.ids == [3, 4, 5, 6]
+    for response in (anchor, first, second):
+        await response.disconnect()
+
+
+async def test_a_read_made_for_an_id_ahead_of_the_log_never_resets_a_client_that_saw_that_id(
+    quiet_hub: StreamHub,
+) -> None:
+    await sync_to_async(publish_many)(5)
+    anchor = await open_stream(URL)
+    await anchor.read_until(lambda r: r.parser.retry is not None)
+    # Someone asks for 6 before it exists: a reset is right for them.
+    early = await open_stream(URL, {"Last-Event-ID": "6"})
+    await early.read_events(1)
+    assert [e.event for e in early.parser.events] == ["streamReset"]
+    # Another process commits 6 (no wake-up here yet); a browser that saw it there fails over.
+    await sync_to_async(_publish_without_wakeup)("flights", 1)
+    failed_over = await open_stream(URL, {"Last-Event-ID": "6"})
+    await failed_over.read_until(lambda r: r.parser.retry is not None)
+    await sync_to_async(publish_many)(1)
+    await failed_over.read_events(1, timeout=3)
+    assert [(e.event, e.last_event_id) for e in failed_over.parser.events] == [("tick", "7")]
+    for response in (anchor, early, failed_over):
         await response.disconnect()
 
 

@@ -38,9 +38,14 @@ class CountingRouter(StreamRouter):
 
 
 async def request(
-    router: CountingRouter, path: str, headers: dict[str, str] | None = None, method: str = "GET"
+    router: CountingRouter,
+    path: str,
+    headers: dict[str, str] | None = None,
+    method: str = "GET",
+    scheme: str = "http",
 ) -> StreamResponse:
     response = StreamResponse(path, headers, method)
+    response.scope["scheme"] = scheme
     await response._incoming.put({"type": "http.request", "body": b"", "more_body": False})
     response.task = asyncio.create_task(
         router(response.scope, response._incoming.get, response._outgoing.put)
@@ -114,6 +119,8 @@ async def test_a_closed_stream_answers_204_on_the_direct_path(hub: StreamHub) ->
         (FLIGHTS, {}, "POST", 405),
         # A Host not in ALLOWED_HOSTS: Django's 400.
         (FLIGHTS, {"Host": "evil.example"}, "GET", 400),
+        # A query string Django refuses (more fields than DATA_UPLOAD_MAX_NUMBER_FIELDS): its 400.
+        (FLIGHTS + "?" + "x=1&" * 1001, {}, "GET", 400),
         # Unknown stream, other pages.
         ("/events/nosuch/", {}, "GET", 404),
         ("/", {}, "GET", 200),
@@ -125,7 +132,7 @@ async def test_everything_else_goes_to_django(
     router = CountingRouter()
     response = await request(router, path, headers, method)
     assert response.status == status
-    assert router.passed_on == [path]
+    assert router.passed_on == [path.partition("?")[0]]
     if status == 200 and path == FLIGHTS:
         # django-cors-headers saw it: the origin is not on the allow-list, so no CORS header.
         assert "access-control-allow-origin" not in response.headers
@@ -161,3 +168,22 @@ async def test_a_public_stream_declared_later_is_served_directly(hub: StreamHub)
         await response.disconnect()
     finally:
         forget_stream("late")
+
+
+async def test_https_settings_hold_on_the_direct_path(hub: StreamHub, settings: Any) -> None:
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_HSTS_SECONDS = 3600
+    settings.SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    router = CountingRouter()
+    # Plain http: SecurityMiddleware's redirect, from Django.
+    redirected = await request(router, FLIGHTS)
+    await redirected.read_to_end()
+    assert redirected.status == 301
+    assert redirected.headers["location"] == "https://127.0.0.1/events/flights/"
+    assert router.passed_on == [FLIGHTS]
+    # https: served directly, with the HSTS header SecurityMiddleware would add.
+    secure = await request(router, FLIGHTS, scheme="https")
+    assert secure.status == 200
+    assert secure.headers["strict-transport-security"] == "max-age=3600; includeSubDomains"
+    assert router.passed_on == [FLIGHTS]
+    await secure.disconnect()
