@@ -124,7 +124,9 @@ def peers_in(results: dict[str, Any]) -> list[str]:
 
 
 def status_at(results: dict[str, Any], peer: str, n: int) -> str | None:
-    """Why a peer has no figures at N: it failed there, or an earlier N."""
+    """Why a peer has no figures at N: it failed there, its storm did not end, or it failed at a
+    smaller N (larger ones are then skipped)."""
+    deadline = results["meta"]["config"].get("storm_deadline")
     for run in _get(results, "peers", peer, "runs") or []:
         measured = _get(run, "n", str(n))
         if measured and measured.get("error"):
@@ -132,6 +134,11 @@ def status_at(results: dict[str, Any], peer: str, n: int) -> str | None:
         if measured and measured.get("connect", {}).get("failed"):
             failed = measured["connect"]["failed"]
             return f"{failed} of {n} not opened"
+        storm = (measured or {}).get("storm")
+        if storm and storm.get("all_seconds") is None:
+            return f"not all within {deadline:.0f} s ({storm.get('complete', 0):,}/{n:,} replayed)"
+        if not measured and run.get("n"):
+            return "not run: failed at a smaller N"
     return None
 
 
