@@ -107,6 +107,7 @@ def test_save_to_browser_is_measured(benchmark: dict[str, Any]) -> None:
 def test_report_has_its_tables_and_charts(benchmark: dict[str, Any]) -> None:
     report = benchmark["report"]
     for heading in (
+        "## Targets",
         "## Peers",
         "## 1. Memory per idle stream",
         "## 2. Broadcast latency",
@@ -117,6 +118,7 @@ def test_report_has_its_tables_and_charts(benchmark: dict[str, Any]) -> None:
     ):
         assert heading in report
     assert "| `liveevents-daphne` |" in report
+    assert "| events lost, every load and run | all | `liveevents-daphne` | 0 |  |  | met |" in report
     assert f"N = {N}" in report
     for chart in ("memory", "latency_p50", "latency_p99", "connect_rate", "storm", "throughput"):
         path = benchmark["charts"] / f"{chart}.png"
