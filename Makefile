@@ -14,8 +14,9 @@ run: install
 test: install bench-install browser services
 	$(BIN)/python -m pytest
 
-# The comparative benchmark (writes BENCHMARKS.md); `--quick` for a run of a few minutes.
-benchmark: install bench-install services
+# The comparative benchmark (writes BENCHMARKS.md); `.venv/bin/python benchmarks/run.py --quick`
+# for a run of a few minutes.
+benchmark: install bench-install browser services
 	$(BIN)/python benchmarks/run.py
 
 install: $(VENV)/.installed

@@ -260,10 +260,12 @@ def target_rows(results: dict[str, Any], connections: list[int]) -> list[list[st
             runs = len(_get(results, "peers", peer, "runs") or [])
             complete = len(seconds) == runs and runs > 0
             ok = complete and max(seconds) <= 10 and not any(errors)
-            worst = f"worst {max(seconds):.1f} s" if complete else f"{runs - len(seconds)} run(s) incomplete"
+            worst = (
+                f"worst run {max(seconds):.1f} s" if complete else f"{runs - len(seconds)} run(s) incomplete"
+            )
             rows.append([
                 "reconnect storm: all replayed ≤ 10 s, no error (every run)", f"{n:,}", f"`{peer}`",
-                cell(seconds, 1, " s"), worst, f"errors {int(sum(errors))}", verdict(ok),
+                cell(seconds, 1, " s"), worst, f"storm errors {int(sum(errors))}", verdict(ok),
             ])  # fmt: skip
     for peer in TARGET_PAIRS:
         if peer not in present:
@@ -396,17 +398,17 @@ def write_report(
     )
     out.append("Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()) + ".\n")
     out.append(
-        "Reproduce: `make install && .venv/bin/pip install -r benchmarks/requirements.txt`, "
-        "`apt-get install nginx-light libnginx-mod-nchan` (Nchan), Redis and PostgreSQL on "
-        "127.0.0.1 (`.ci/services`), then `.venv/bin/python benchmarks/run.py` "
-        "(`--quick` for a short run). Raw results: "
+        "Reproduce: `make bench-install browser services` (the virtualenv, django-eventstream, "
+        "uvicorn, granian, Nchan from Debian, Chromium, Redis and PostgreSQL on 127.0.0.1), then "
+        "the command above (`--quick` for a short run; `--output` to keep this file). Raw results: "
         + (f"`{os.path.relpath(json_path, output.parent)}`." if json_path else "the JSON beside the charts.")
         + "\n"
     )
 
     out.append("## Targets\n")
     out.append(
-        "Checked on the medians of the repeats; ratios below 1 mean liveevents costs less. "
+        "Memory and latency are checked on the medians of the repeats, storms and losses on every "
+        "run; ratios below 1 mean liveevents costs less. "
         "Each liveevents peer is held against django-eventstream in the same setting (single "
         "process, or Redis on two processes) and against Nchan.\n"
     )
