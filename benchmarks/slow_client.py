@@ -39,6 +39,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Self
 
 from daphne_site import BASE_DIR, DEFAULT_APP, Site, rss_kib
 from redis_commands import delete_layer_keys, fresh_database, machine_info, require_empty_db
@@ -104,17 +105,17 @@ def vm_status(pid: int, field: str) -> int:
     raise RuntimeError(f"no {field} for {pid}")
 
 
-class RssSampler:
-    """Samples a process's VmRSS every `interval` seconds in a thread; keeps the maximum."""
+class Poller:
+    """Calls `poll()` every `interval` seconds in a thread, between `with` entry and exit (at most
+    15 minutes)."""
 
-    def __init__(self, pid: int, interval: float = 0.2) -> None:
-        self.pid = pid
-        self.interval = interval
-        self.peak = 0
+    interval = 1.0
+
+    def __init__(self) -> None:
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> RssSampler:
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 
@@ -125,9 +126,25 @@ class RssSampler:
     def _run(self) -> None:
         deadline = time.monotonic() + 900
         while not self.stop_event.is_set() and time.monotonic() < deadline:
-            with contextlib.suppress(OSError, RuntimeError):
-                self.peak = max(self.peak, rss_kib(self.pid))
+            self.poll()
             self.stop_event.wait(self.interval)
+
+    def poll(self) -> None:
+        raise NotImplementedError
+
+
+class RssSampler(Poller):
+    """Samples a process's VmRSS every `interval` seconds; keeps the maximum."""
+
+    def __init__(self, pid: int, interval: float = 0.2) -> None:
+        super().__init__()
+        self.pid = pid
+        self.interval = interval
+        self.peak = 0
+
+    def poll(self) -> None:
+        with contextlib.suppress(OSError, RuntimeError):
+            self.peak = max(self.peak, rss_kib(self.pid))
 
 
 class NormalClient:
@@ -210,40 +227,28 @@ def socket_queues(port: int, client_port: int) -> str:
     return "; ".join(parts) or "(no socket)"
 
 
-class ConnectionWatcher:
+class ConnectionWatcher(Poller):
     """Polls the slow connection's kernel state (ss) every second; records each change with its time."""
 
     def __init__(self, server_port: int, client_port: int, t0: float) -> None:
+        super().__init__()
         self.server_port = server_port
         self.client_port = client_port
         self.t0 = t0
         self.changes: list[tuple[float, str]] = []
         self.max_server_send_q = 0
-        self.stop_event = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
+        self._last: str | None = None
 
-    def __enter__(self) -> ConnectionWatcher:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop_event.set()
-        self.thread.join(timeout=5)
-
-    def _run(self) -> None:
-        last = None
-        deadline = time.monotonic() + 900
-        while not self.stop_event.is_set() and time.monotonic() < deadline:
-            state = socket_queues(self.server_port, self.client_port)
-            for part in state.split("; "):
-                if part.startswith("server"):
-                    with contextlib.suppress(ValueError, IndexError):
-                        self.max_server_send_q = max(self.max_server_send_q, int(part.split()[-1]))
-            summary = " / ".join(p.split(" Recv-Q")[0] for p in state.split("; "))
-            if summary != last:
-                self.changes.append((time.monotonic() - self.t0, state))
-                last = summary
-            self.stop_event.wait(1.0)
+    def poll(self) -> None:
+        state = socket_queues(self.server_port, self.client_port)
+        for part in state.split("; "):
+            if part.startswith("server"):
+                with contextlib.suppress(ValueError, IndexError):
+                    self.max_server_send_q = max(self.max_server_send_q, int(part.split()[-1]))
+        summary = " / ".join(p.split(" Recv-Q")[0] for p in state.split("; "))
+        if summary != self._last:
+            self.changes.append((time.monotonic() - self.t0, state))
+            self._last = summary
 
 
 async def open_slow_socket(port: int, rcvbuf: int) -> socket.socket:

@@ -154,7 +154,7 @@ async def stream_events(
                     final = True
                     break
             if chunks:
-                yield chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                yield b"".join(chunks)
             if final:
                 return
         if pacer is not None:
