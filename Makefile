@@ -6,18 +6,30 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test install bench-install browser services benchmark
+# The test matrix needs python3.11 and python3.13. pyenv may have them installed without putting
+# them on PATH (its shims then refuse to run them): add their folders, nox finds them there.
+PYENV_ROOT ?= $(HOME)/.pyenv
+MATRIX_PYTHONS := 3.11 3.13
+PYENV_BINS := $(foreach v,$(MATRIX_PYTHONS),$(lastword $(sort $(wildcard $(PYENV_ROOT)/versions/$(v).*/bin))))
+empty :=
+space := $(empty) $(empty)
+export PATH := $(subst $(space),:,$(strip $(PYENV_BINS) $(PATH)))
+
+.PHONY: run test install interpreters nchan browser services benchmark
 
 run: install
 	$(BIN)/python manage.py run_board
 
-test: install bench-install browser services
-	$(BIN)/python -m pytest
+# Lint and types, the JS unit tests, then the whole suite on Python 3.11 + Django 5.2 and on
+# Python 3.13 + Django 6.1 (noxfile.py). `$(BIN)/nox -s <session>` runs one part.
+test: install interpreters nchan browser services
+	$(BIN)/nox
 
-# The comparative benchmark (writes BENCHMARKS.md); `.venv/bin/python benchmarks/run.py --quick`
+# The comparative benchmark (writes BENCHMARKS.md); `$(BIN)/python -m benchmarks.run --quick`
 # for a run of a few minutes.
-benchmark: install bench-install browser services
-	$(BIN)/python benchmarks/run.py
+benchmark: install nchan browser services
+	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
+	$(BIN)/python -m benchmarks.run
 
 install: $(VENV)/.installed
 
@@ -27,14 +39,19 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 
-# The benchmark's peers: django-eventstream, uvicorn, granian (PyPI) and Nchan (Debian).
-bench-install: $(VENV)/.bench-installed
+interpreters:
+	@for v in $(MATRIX_PYTHONS); do \
+		python$$v -c 'import sys' 2>/dev/null || { \
+			echo "make test needs Python $$v for its test matrix (noxfile.py), and python$$v does not run."; \
+			echo "Install it, e.g. 'pyenv install $$v' (found under $(PYENV_ROOT)/versions/ automatically)"; \
+			echo "or 'apt-get install python$$v', so that python$$v is on PATH, then run make test again."; \
+			exit 1; }; \
+	done
+
+# Nchan (Debian) for the benchmark smoke test; the Python peers come from benchmarks/requirements.txt.
+nchan:
 	@dpkg -s libnginx-mod-nchan >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx-light libnginx-mod-nchan; }
-
-$(VENV)/.bench-installed: benchmarks/requirements.txt $(VENV)/.installed
-	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
-	touch $@
 
 # Debian's Chromium for the browser tests (Playwright drives it; it downloads no browser).
 browser:

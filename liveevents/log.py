@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, NamedTuple, TypeVar
+from typing import NamedTuple, TypeVar, TypeVarTuple
 
 from django.db import connections
 
 from liveevents.models import Event, Stream
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 # Log reads run here, never in a request's thread: a few threads and connections serve
 # every stream of the process, however many connections are open.
@@ -29,7 +30,7 @@ class StreamHead(NamedTuple):
     closed: bool
 
 
-def _with_usable_connection(function: Callable[..., T], *args: Any) -> T:
+def _with_usable_connection(function: Callable[[*Ts], T], *args: *Ts) -> T:
     # These threads keep their connections between reads (a new PostgreSQL connection per read
     # costs ten times the read), and drop one only after it failed, e.g. when the server restarted.
     for connection in connections.all(initialized_only=True):
@@ -41,15 +42,9 @@ def _with_usable_connection(function: Callable[..., T], *args: Any) -> T:
     return function(*args)
 
 
-async def run_in_db_thread(function: Callable[..., T], *args: Any) -> T:
+async def run_in_db_thread(function: Callable[[*Ts], T], *args: *Ts) -> T:
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(_db_executor, _with_usable_connection, function, *args)
-
-
-def close_db_connections() -> None:
-    """Close the log readers' connections (before dropping a test database, say)."""
-    for _ in range(_db_executor._max_workers):
-        _db_executor.submit(connections.close_all).result()
 
 
 def read_heads(names: Iterable[str]) -> dict[str, StreamHead]:

@@ -16,6 +16,7 @@ from django.db import transaction
 
 from liveevents.conf import get_config
 from liveevents.models import Event, Stream
+from liveevents.signals import event_published
 from liveevents.sse import check_field_value
 
 logger = logging.getLogger(__name__)
@@ -39,14 +40,14 @@ def group_name(stream: str) -> str:
     return f"liveevents.{stream}"
 
 
-def encode_data(data: Any) -> str:
+def encode_data(data: object) -> str:
     """Event data as stored in the log: strings as they are, anything else as compact JSON."""
     if isinstance(data, str):
         return data
     return json.dumps(data, cls=DjangoJSONEncoder, ensure_ascii=False, separators=(",", ":"))
 
 
-def publish(stream: str, event: str, data: Any = "", *, using: str | None = None) -> Event:
+def publish(stream: str, event: str, data: object = "", *, using: str | None = None) -> Event:
     """Append an event to `stream`'s log in the current transaction and return it.
 
     Listeners hear of it only once the transaction commits; a rollback publishes nothing.
@@ -69,6 +70,7 @@ def publish(stream: str, event: str, data: Any = "", *, using: str | None = None
         "data": text,
     }
     _wake_on_commit(stream, message, using)
+    event_published.send(sender=Event, event=logged, using=using)
     return logged
 
 

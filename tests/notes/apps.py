@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class NotesConfig(AppConfig):
-    """A second, unrelated user of liveevents: notes readable by signed-in users only."""
+    """The smallest user of liveevents: public bulletins, and notes for signed-in users only."""
 
     name = "tests.notes"
     label = "notes"
@@ -10,8 +10,8 @@ class NotesConfig(AppConfig):
 
     def ready(self) -> None:
         from liveevents.bindings import bind
-        from liveevents.streams import AUTHENTICATED, declare_stream
-        from tests.notes.models import Note
+        from liveevents.streams import AUTHENTICATED, PUBLIC, declare_stream
+        from tests.notes.models import Bulletin, Note
 
         declare_stream("notes", readers=AUTHENTICATED)
         bind(
@@ -20,4 +20,13 @@ class NotesConfig(AppConfig):
             saved_event="noteSaved",
             deleted_event="noteDeleted",
             serialize=lambda note: {"id": note.pk, "title": note.title, "body": note.body},
+        )
+        declare_stream("bulletins", readers=PUBLIC)
+        bind(
+            Bulletin,
+            stream="bulletins",
+            saved_event="bulletinSaved",
+            deleted_event="bulletinRemoved",
+            serialize=lambda bulletin: {"id": bulletin.pk, "text": bulletin.text},
+            serialize_deleted=lambda bulletin: {"id": bulletin.pk},
         )

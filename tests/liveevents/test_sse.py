@@ -8,7 +8,7 @@ import re
 import pytest
 
 from liveevents.sse import KEEPALIVE, check_field_value, encode_comment, encode_event, encode_retry
-from tests.sse_parser import EventStreamParser, ParsedEvent
+from liveevents.testing.parser import EventStreamParser, ParsedEvent
 
 
 def parse(*chunks: bytes) -> EventStreamParser:

@@ -173,7 +173,7 @@ def test_bad_event_name_is_refused_at_publish_time_and_nothing_written(db: None,
 
 
 @pytest.mark.parametrize(
-    "name", ["", "a b", "a/b", "a:b", "é", "a\n", "x" * 81, "flights\r\nevil", None, 5, b"flights"]
+    "name", ["", "a b", "a/b", "a:b", "é", "a\n", "x" * 81, "flights\r\nevil", None, 5, b"bulletins"]
 )
 def test_invalid_stream_name_is_refused_and_nothing_written(db: None, name: Any) -> None:
     with pytest.raises(ValueError, match="stream name"):
@@ -182,7 +182,7 @@ def test_invalid_stream_name_is_refused_and_nothing_written(db: None, name: Any)
     assert not Stream.objects.exists()
 
 
-@pytest.mark.parametrize("name", ["a", "flights", "a.b-c_D9", "x" * 80])
+@pytest.mark.parametrize("name", ["a", "bulletins", "a.b-c_D9", "x" * 80])
 def test_valid_stream_names_are_accepted(db: None, name: str) -> None:
     assert check_stream_name(name) == name
     publish(name, "tick")
@@ -190,7 +190,7 @@ def test_valid_stream_names_are_accepted(db: None, name: str) -> None:
 
 
 def test_group_name_is_prefixed_with_liveevents() -> None:
-    assert group_name("flights") == "liveevents.flights"
+    assert group_name("bulletins") == "liveevents.bulletins"
 
 
 # Transactions ----------------------------------------------------------------------------------
@@ -307,7 +307,7 @@ async def test_close_and_reopen_send_control_messages(transactional_db: None) ->
 def test_failing_channel_layer_does_not_break_the_save(
     db: None, settings: Any, caplog: pytest.LogCaptureFixture, django_capture_on_commit_callbacks: Any
 ) -> None:
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "tests.test_publish.FailingLayer"}}
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "tests.liveevents.test_publish.FailingLayer"}}
     FailingLayer.calls.clear()
     with caplog.at_level(logging.WARNING, logger="liveevents.publish"):
         with django_capture_on_commit_callbacks(execute=True) as callbacks:
@@ -322,7 +322,7 @@ def test_failing_channel_layer_does_not_break_the_save(
 def test_failing_channel_layer_does_not_break_closing(
     db: None, settings: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "tests.test_publish.FailingLayer"}}
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "tests.liveevents.test_publish.FailingLayer"}}
     FailingLayer.calls.clear()
     with django_capture_on_commit_callbacks(execute=True):
         set_stream_closed("alpha", True)
@@ -345,7 +345,7 @@ def test_publish_uses_the_configured_channel_layer_alias(
 ) -> None:
     settings.CHANNEL_LAYERS = {
         "default": {"BACKEND": "channels.layers.InMemoryChannelLayer"},
-        "events": {"BACKEND": "tests.test_publish.FailingLayer"},
+        "events": {"BACKEND": "tests.liveevents.test_publish.FailingLayer"},
     }
     settings.LIVEEVENTS = {"CHANNEL_LAYER": "events"}
     FailingLayer.calls.clear()

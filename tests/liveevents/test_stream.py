@@ -11,29 +11,29 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import channel_layers
 
-from flightboard.models import Flight
+from tests.notes.models import Bulletin
 from liveevents.hub import StreamHub
 from liveevents.models import Event, Stream
 from liveevents.publish import group_name, publish, set_stream_closed
-from tests.asgi_client import open_stream
+from tests.liveevents.asgi_client import open_stream
 from tests.conftest import restart_hub
 
 pytestmark = pytest.mark.timeout(30)
 
-URL = "/events/flights/"
+URL = "/events/bulletins/"
 
 
 @pytest.fixture(autouse=True, params=["router", "django"])
 def served_by(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every test twice: through liveevents.asgi.StreamRouter (as flightboard serves public streams)
+    """Every test twice: through liveevents.asgi.StreamRouter (as a project serves public streams)
     and through Django's view alone (how a stream behind the middleware is served)."""
-    import tests.asgi_client
+    import tests.liveevents.asgi_client
 
-    monkeypatch.setattr(tests.asgi_client, "ROUTER", request.param == "router")
+    monkeypatch.setattr(tests.liveevents.asgi_client, "ROUTER", request.param == "router")
     return request.param
 
 
-def publish_many(count: int, stream: str = "flights") -> None:
+def publish_many(count: int, stream: str = "bulletins") -> None:
     for n in range(count):
         publish(stream, "tick", {"n": n})
 
@@ -64,23 +64,19 @@ async def test_model_save_and_delete_reach_the_stream(hub: StreamHub) -> None:
     response = await open_stream(URL)
     await response.read_until(lambda r: r.parser.retry is not None)
 
-    def edit() -> None:
-        flight = Flight.objects.create(flight="I768", origin="Rome", arrival="10:10")
-        flight.state = Flight.State.LANDING
-        flight.save()
-        flight.delete()
+    def edit() -> int:
+        bulletin = Bulletin.objects.create(text="Gate change")
+        bulletin.text = "Gate B12"
+        bulletin.save()
+        pk = bulletin.pk
+        bulletin.delete()
+        return pk
 
-    await sync_to_async(edit)()
+    pk = await sync_to_async(edit)()
     events = await response.read_events(3)
-    assert [e.event for e in events] == ["flightStateUpdate", "flightStateUpdate", "flightRemoval"]
-    assert json.loads(events[1].data) == {
-        "flight": "I768",
-        "origin": "Rome",
-        "arrival": "10:10",
-        "state": "landing",
-        "state_label": "Landing",
-    }
-    assert json.loads(events[2].data) == {"flight": "I768"}
+    assert [e.event for e in events] == ["bulletinSaved", "bulletinSaved", "bulletinRemoved"]
+    assert json.loads(events[1].data) == {"id": pk, "text": "Gate B12"}
+    assert json.loads(events[2].data) == {"id": pk}
     await response.disconnect()
 
 
@@ -215,7 +211,7 @@ async def test_a_read_made_for_an_id_ahead_of_the_log_never_resets_a_client_that
     await early.read_events(1)
     assert [e.event for e in early.parser.events] == ["streamReset"]
     # Another process commits 6 (no wake-up here yet); a browser that saw it there fails over.
-    await sync_to_async(_publish_without_wakeup)("flights", 1)
+    await sync_to_async(_publish_without_wakeup)("bulletins", 1)
     failed_over = await open_stream(URL, {"Last-Event-ID": "6"})
     await failed_over.read_until(lambda r: r.parser.retry is not None)
     await sync_to_async(publish_many)(1)
@@ -239,7 +235,7 @@ async def test_event_written_by_another_process_arrives_by_the_tick(hub: StreamH
     response = await open_stream(URL)
     await response.read_until(lambda r: r.parser.retry is not None)
     # Another process writes the log but its wake-up never reaches this process's layer.
-    await sync_to_async(_publish_without_wakeup)("flights", 3)
+    await sync_to_async(_publish_without_wakeup)("bulletins", 3)
     await response.read_events(3, timeout=3)
     assert response.ids == [1, 2, 3]
     await response.disconnect()
@@ -259,7 +255,7 @@ async def test_lost_wakeup_is_repaired_from_the_log_on_the_next_message(
     hub = await restart_hub(hub)
     response = await open_stream(URL)
     await response.read_until(lambda r: r.parser.retry is not None)
-    await sync_to_async(_publish_without_wakeup)("flights", 2)  # ids 1, 2: wake-ups lost
+    await sync_to_async(_publish_without_wakeup)("bulletins", 2)  # ids 1, 2: wake-ups lost
     await sync_to_async(publish_many)(1)  # id 3 arrives: the hub sees the gap and reads 1, 2
     await response.read_events(3, timeout=3)
     assert response.ids == [1, 2, 3]
@@ -286,7 +282,7 @@ async def test_stream_reset_when_id_is_ahead_or_pruned(hub: StreamHub, last_id: 
     await response.read_events(1)
     reset = response.parser.events[0]
     assert reset.event == "streamReset"
-    assert json.loads(reset.data) == {"stream": "flights", "lastEventId": 10}
+    assert json.loads(reset.data) == {"stream": "bulletins", "lastEventId": 10}
     assert reset.last_event_id == "10"
     # Live events continue after the reset id, with nothing replayed before it.
     await sync_to_async(publish_many)(1)
@@ -310,7 +306,7 @@ async def test_close_stream_ends_listeners_and_refuses_new_ones_until_reopened(h
     second = await open_stream(URL)
     await first.read_until(lambda r: r.parser.retry is not None)
     await second.read_until(lambda r: r.parser.retry is not None)
-    await sync_to_async(set_stream_closed)("flights", True)
+    await sync_to_async(set_stream_closed)("bulletins", True)
     for response in (first, second):
         await response.read_to_end()
         assert [e.event for e in response.parser.events] == ["closedConnection"]
@@ -318,7 +314,7 @@ async def test_close_stream_ends_listeners_and_refuses_new_ones_until_reopened(h
     refused = await open_stream(URL)
     assert refused.status == 204
     await refused.read_to_end()
-    await sync_to_async(set_stream_closed)("flights", False)
+    await sync_to_async(set_stream_closed)("bulletins", False)
     reopened = await open_stream(URL)
     assert reopened.status == 200
     await reopened.disconnect()
@@ -327,7 +323,7 @@ async def test_close_stream_ends_listeners_and_refuses_new_ones_until_reopened(h
 async def test_close_from_another_process_reaches_listeners_by_the_tick(hub: StreamHub) -> None:
     response = await open_stream(URL)
     await response.read_until(lambda r: r.parser.retry is not None)
-    await sync_to_async(lambda: Stream.objects.update_or_create(name="flights", defaults={"closed": True}))()
+    await sync_to_async(lambda: Stream.objects.update_or_create(name="bulletins", defaults={"closed": True}))()
     await response.read_to_end(timeout=3)
     assert [e.event for e in response.parser.events] == ["closedConnection"]
 
@@ -338,13 +334,13 @@ async def test_disconnect_leaves_no_hub_state_or_group_membership(hub: StreamHub
         await response.read_until(lambda r: r.parser.retry is not None)
     layer = channel_layers["default"]
     assert hub.connection_count == 3
-    assert hub.channel in layer.groups[group_name("flights")]
+    assert hub.channel in layer.groups[group_name("bulletins")]
     for response in responses:
         await response.disconnect()
     await asyncio.sleep(0.05)
     assert hub.connection_count == 0
     assert hub.streams == {}
-    assert group_name("flights") not in layer.groups
+    assert group_name("bulletins") not in layer.groups
     assert hub._receiver is None and hub._ticker is None
 
 
@@ -353,7 +349,7 @@ async def test_slow_reader_is_cut_off_and_replays_on_reconnect(hub: StreamHub, s
     hub = await restart_hub(hub)
     response = await open_stream(URL, send_buffer=1)
     await response.read_until(lambda r: r.parser.retry is not None)
-    subscription = next(iter(hub.streams["flights"].subscribers))
+    subscription = next(iter(hub.streams["bulletins"].subscribers))
     # The client reads nothing while 20 events flow: its queue of 5 fills and it is cut off.
     await sync_to_async(publish_many)(20)
     await asyncio.sleep(0.3)
@@ -428,9 +424,9 @@ async def test_a_tick_between_opening_a_stream_and_its_waiting_listeners_orphans
         loop.call_soon(lambda: [hub._forget(s) for s in list(hub.streams.values()) if not s.subscribers])
 
     hub._open_stream = open_then_tick  # type: ignore[method-assign]
-    subscriptions = await asyncio.gather(*(hub.subscribe("flights") for _ in range(3)))
+    subscriptions = await asyncio.gather(*(hub.subscribe("bulletins") for _ in range(3)))
     hub._open_stream = opened  # type: ignore[method-assign]
-    assert set(subscriptions) <= hub.streams["flights"].subscribers
+    assert set(subscriptions) <= hub.streams["bulletins"].subscribers
     await sync_to_async(publish_many)(1)
     for subscription in subscriptions:
         frames = await asyncio.wait_for(subscription.take(), 3)
@@ -453,7 +449,7 @@ async def test_hub_renews_group_membership_faster_than_the_layer_expires_it(
     layer = channel_layers["default"]
     await asyncio.sleep(2.5)  # well past the one-second expiry
     layer._clean_expired()
-    assert hub.channel in layer.groups.get(group_name("flights"), {})
+    assert hub.channel in layer.groups.get(group_name("bulletins"), {})
     await sync_to_async(publish_many)(1)
     await response.read_events(1, timeout=2)
     assert response.ids == [1]
@@ -477,7 +473,7 @@ async def test_a_tick_whose_head_read_was_overtaken_by_live_events_resets_no_one
         if function is liveevents.hub.read_heads:
             # While the head is being read, a newer event is committed and delivered live.
             await sync_to_async(publish_many)(1)
-            while hub.streams["flights"].delivered < 2:
+            while hub.streams["bulletins"].delivered < 2:
                 await asyncio.sleep(0.01)
         return result
 

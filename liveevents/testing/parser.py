@@ -1,15 +1,23 @@
-"""A WHATWG-conformant event-stream parser, used to read what the server wrote as a browser would."""
+"""A WHATWG-conformant event-stream parser: read what a server wrote as a browser would."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
 class ParsedEvent:
+    """One dispatched event, as a browser's EventSource would hand it to a listener."""
+
     event: str
     data: str
     last_event_id: str
+
+    def json(self) -> Any:
+        """The data decoded as JSON (bindings publish JSON)."""
+        return json.loads(self.data)
 
 
 @dataclass

@@ -13,12 +13,13 @@ from django.test import Client
 
 from liveevents.hub import StreamHub
 from liveevents.streams import STAFF, declare_stream, forget_stream
-from tests.asgi_client import StreamResponse, open_stream
+from liveevents.testing import StreamResponse
+from tests.liveevents.asgi_client import open_stream, stream_response
 from tests.notes.models import Note
 
 pytestmark = pytest.mark.timeout(30)
 
-FLIGHTS = "/events/flights/"
+BULLETINS = "/events/bulletins/"
 NOTES = "/events/notes/"
 
 
@@ -79,7 +80,7 @@ async def test_authenticated_stream_refuses_an_invalid_session(hub: StreamHub, c
 
 
 async def test_public_stream_serves_anonymous_requests(hub: StreamHub) -> None:
-    response = await open_stream(FLIGHTS)
+    response = await open_stream(BULLETINS)
     await opened(response)
     await response.disconnect()
 
@@ -121,14 +122,14 @@ async def test_unknown_stream_is_404(hub: StreamHub) -> None:
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE"])
 async def test_methods_other_than_get_are_405(hub: StreamHub, method: str) -> None:
-    response = await refused(FLIGHTS, method=method)
+    response = await refused(BULLETINS, method=method)
     assert response.status == 405
     assert response.headers["allow"] == "GET"
 
 
 @pytest.mark.parametrize("accept", ["text/html", "application/json", "text/html,application/xhtml+xml"])
 async def test_a_client_that_does_not_accept_event_streams_gets_406(hub: StreamHub, accept: str) -> None:
-    response = await refused(FLIGHTS, {"Accept": accept})
+    response = await refused(BULLETINS, {"Accept": accept})
     assert response.status == 406
     assert b"text/event-stream" in response.body
 
@@ -137,13 +138,13 @@ async def test_a_client_that_does_not_accept_event_streams_gets_406(hub: StreamH
     "accept", ["*/*", "text/*", "text/event-stream", "text/html, text/event-stream;q=0.5"]
 )
 async def test_accept_headers_that_allow_event_streams_get_200(hub: StreamHub, accept: str) -> None:
-    response = await open_stream(FLIGHTS, {"Accept": accept})
+    response = await open_stream(BULLETINS, {"Accept": accept})
     await opened(response)
     await response.disconnect()
 
 
 async def test_no_accept_header_gets_200(hub: StreamHub) -> None:
-    request = StreamResponse(FLIGHTS)
+    request = stream_response(BULLETINS)
     request.scope["headers"] = [(k, v) for k, v in request.scope["headers"] if k != b"accept"]
     response = await request.start()
     await opened(response)
@@ -157,7 +158,7 @@ MALFORMED_IDS = ["abc", "-1", "1.5", "99999999999999999999999", "1e3", "0x10", "
 
 @pytest.mark.parametrize("last_id", MALFORMED_IDS)
 async def test_malformed_last_event_id_header_is_400_naming_the_header(hub: StreamHub, last_id: str) -> None:
-    response = await refused(FLIGHTS, {"Last-Event-ID": last_id})
+    response = await refused(BULLETINS, {"Last-Event-ID": last_id})
     assert response.status == 400
     assert response.headers["content-type"] == "text/plain; charset=utf-8"
     assert b"Last-Event-ID" in response.body
@@ -169,7 +170,7 @@ async def test_malformed_last_event_id_header_is_400_naming_the_header(hub: Stre
 async def test_malformed_last_event_id_query_parameter_is_400(hub: StreamHub, last_id: str) -> None:
     from urllib.parse import quote
 
-    response = await refused(f"{FLIGHTS}?lastEventId={quote(last_id)}")
+    response = await refused(f"{BULLETINS}?lastEventId={quote(last_id)}")
     assert response.status == 400
     assert b"lastEventId" in response.body
 
@@ -180,14 +181,14 @@ async def test_malformed_last_event_id_is_checked_before_the_readers(hub: Stream
 
 
 async def test_long_malformed_id_is_truncated_in_the_message(hub: StreamHub) -> None:
-    response = await refused(FLIGHTS, {"Last-Event-ID": "x" * 5000})
+    response = await refused(BULLETINS, {"Last-Event-ID": "x" * 5000})
     assert response.status == 400
     assert len(response.body) < 300
 
 
 @pytest.mark.parametrize("last_id", ["", "  "])
 async def test_empty_last_event_id_means_live_from_now(hub: StreamHub, last_id: str) -> None:
-    response = await open_stream(FLIGHTS, {"Last-Event-ID": last_id})
+    response = await open_stream(BULLETINS, {"Last-Event-ID": last_id})
     await opened(response)
     await response.disconnect()
 
@@ -195,11 +196,11 @@ async def test_empty_last_event_id_means_live_from_now(hub: StreamHub, last_id: 
 @pytest.mark.parametrize("last_id", ["9223372036854775807", "9999999999999999999"])
 async def test_huge_last_event_id_ahead_of_the_stream_gets_a_reset(hub: StreamHub, last_id: str) -> None:
     # 19 digits pass the syntax check, even beyond a 64-bit integer: the client is ahead, so it resets.
-    response = await open_stream(FLIGHTS, {"Last-Event-ID": last_id})
+    response = await open_stream(BULLETINS, {"Last-Event-ID": last_id})
     await opened(response)
     [event] = await response.read_events(1)
     assert event.event == "streamReset"
-    assert json.loads(event.data) == {"stream": "flights", "lastEventId": 0}
+    assert json.loads(event.data) == {"stream": "bulletins", "lastEventId": 0}
     assert event.last_event_id == "0"
     await response.disconnect()
 
@@ -208,7 +209,7 @@ async def test_huge_last_event_id_ahead_of_the_stream_gets_a_reset(hub: StreamHu
 
 
 async def test_foreign_origin_gets_no_cors_headers(hub: StreamHub) -> None:
-    response = await open_stream(FLIGHTS, {"Origin": "https://evil.example"})
+    response = await open_stream(BULLETINS, {"Origin": "https://evil.example"})
     await opened(response)
     assert "access-control-allow-origin" not in response.headers
     assert "access-control-allow-credentials" not in response.headers
@@ -219,7 +220,7 @@ async def test_foreign_origin_gets_no_cors_headers_even_when_others_are_allowed(
     hub: StreamHub, settings: Any
 ) -> None:
     settings.CORS_ALLOWED_ORIGINS = ["https://board.example"]
-    response = await open_stream(FLIGHTS, {"Origin": "https://evil.example"})
+    response = await open_stream(BULLETINS, {"Origin": "https://evil.example"})
     await opened(response)
     assert "access-control-allow-origin" not in response.headers
     await response.disconnect()
@@ -227,7 +228,7 @@ async def test_foreign_origin_gets_no_cors_headers_even_when_others_are_allowed(
 
 async def test_allowed_origin_gets_its_own_origin_and_credentials(hub: StreamHub, settings: Any) -> None:
     settings.CORS_ALLOWED_ORIGINS = ["https://board.example"]
-    response = await open_stream(FLIGHTS, {"Origin": "https://board.example"})
+    response = await open_stream(BULLETINS, {"Origin": "https://board.example"})
     await opened(response)
     assert response.headers["access-control-allow-origin"] == "https://board.example"
     assert response.headers["access-control-allow-credentials"] == "true"
@@ -237,7 +238,7 @@ async def test_allowed_origin_gets_its_own_origin_and_credentials(hub: StreamHub
 @pytest.mark.parametrize("origin", ["https://board.example", "https://evil.example", "null"])
 async def test_cors_never_answers_with_a_wildcard(hub: StreamHub, settings: Any, origin: str) -> None:
     settings.CORS_ALLOWED_ORIGINS = ["https://board.example"]
-    response = await open_stream(FLIGHTS, {"Origin": origin})
+    response = await open_stream(BULLETINS, {"Origin": origin})
     await opened(response)
     assert response.headers.get("access-control-allow-origin") in (None, "https://board.example")
     assert "*" not in response.headers.get("access-control-allow-origin", "")
@@ -264,7 +265,7 @@ async def test_preflight_is_answered_for_allowed_origins_only(
 ) -> None:
     settings.CORS_ALLOWED_ORIGINS = ["https://board.example"]
     response = await refused(
-        FLIGHTS,
+        BULLETINS,
         {
             "Origin": origin,
             "Access-Control-Request-Method": "GET",

@@ -16,11 +16,11 @@ from django.core.asgi import get_asgi_application
 from liveevents.asgi import StreamRouter
 from liveevents.hub import StreamHub
 from liveevents.models import Stream
-from tests.asgi_client import StreamResponse
+from liveevents.testing import StreamResponse
 
 pytestmark = pytest.mark.timeout(30)
 
-FLIGHTS = "/events/flights/"
+BULLETINS = "/events/bulletins/"
 
 
 class CountingRouter(StreamRouter):
@@ -44,21 +44,15 @@ async def request(
     method: str = "GET",
     scheme: str = "http",
 ) -> StreamResponse:
-    response = StreamResponse(path, headers, method)
+    response = StreamResponse(router, path, headers, method)
     response.scope["scheme"] = scheme
-    await response._incoming.put({"type": "http.request", "body": b"", "more_body": False})
-    response.task = asyncio.create_task(
-        router(response.scope, response._incoming.get, response._outgoing.put)
-    )
-    start = await asyncio.wait_for(response._outgoing.get(), 5)
-    response.status = start["status"]
-    response.headers = {k.decode().lower(): v.decode() for k, v in start["headers"]}
+    await response.start()
     return response
 
 
 async def test_a_public_stream_is_served_without_django_and_streams_events(hub: StreamHub) -> None:
     router = CountingRouter()
-    response = await request(router, FLIGHTS)
+    response = await request(router, BULLETINS)
     assert response.status == 200
     assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
     assert response.headers["cache-control"] == "no-cache"
@@ -69,7 +63,7 @@ async def test_a_public_stream_is_served_without_django_and_streams_events(hub: 
 
     from liveevents.publish import publish
 
-    await sync_to_async(publish)("flights", "flightStateUpdate", {"flight": "R1"})
+    await sync_to_async(publish)("bulletins", "flightStateUpdate", {"flight": "R1"})
     events = await response.read_events(1)
     assert [e.event for e in events] == ["flightStateUpdate"]
     assert router.passed_on == []
@@ -83,14 +77,14 @@ async def test_replay_and_bad_ids_on_the_direct_path(hub: StreamHub) -> None:
     from liveevents.publish import publish
 
     for i in range(3):
-        await sync_to_async(publish)("flights", "flightStateUpdate", {"flight": f"R{i}"})
+        await sync_to_async(publish)("bulletins", "flightStateUpdate", {"flight": f"R{i}"})
     router = CountingRouter()
-    response = await request(router, FLIGHTS, {"Last-Event-ID": "1"})
+    response = await request(router, BULLETINS, {"Last-Event-ID": "1"})
     events = await response.read_events(2)
     assert [e.last_event_id for e in events] == ["2", "3"]
     await response.disconnect()
 
-    bad = await request(router, FLIGHTS, {"Last-Event-ID": "-1"})
+    bad = await request(router, BULLETINS, {"Last-Event-ID": "-1"})
     await bad.read_to_end()
     assert bad.status == 400
     assert b"must be a non-negative integer" in bad.body
@@ -99,9 +93,9 @@ async def test_replay_and_bad_ids_on_the_direct_path(hub: StreamHub) -> None:
 
 
 async def test_a_closed_stream_answers_204_on_the_direct_path(hub: StreamHub) -> None:
-    await sync_to_async(Stream.objects.create)(name="flights", closed=True)
+    await sync_to_async(Stream.objects.create)(name="bulletins", closed=True)
     router = CountingRouter()
-    response = await request(router, FLIGHTS)
+    response = await request(router, BULLETINS)
     await response.read_to_end()
     assert response.status == 204
     assert router.passed_on == []
@@ -113,14 +107,14 @@ async def test_a_closed_stream_answers_204_on_the_direct_path(hub: StreamHub) ->
         # Streams that need a permission decision: Django's session and auth middleware.
         ("/events/notes/", {}, "GET", 403),
         # Cross-origin: django-cors-headers decides.
-        (FLIGHTS, {"Origin": "https://elsewhere.example"}, "GET", 200),
+        (BULLETINS, {"Origin": "https://elsewhere.example"}, "GET", 200),
         # Not an SSE request, or not a GET: the view's 406 and 405.
-        (FLIGHTS, {"accept": "text/html"}, "GET", 406),
-        (FLIGHTS, {}, "POST", 405),
+        (BULLETINS, {"accept": "text/html"}, "GET", 406),
+        (BULLETINS, {}, "POST", 405),
         # A Host not in ALLOWED_HOSTS: Django's 400.
-        (FLIGHTS, {"Host": "evil.example"}, "GET", 400),
+        (BULLETINS, {"Host": "evil.example"}, "GET", 400),
         # A query string Django refuses (more fields than DATA_UPLOAD_MAX_NUMBER_FIELDS): its 400.
-        (FLIGHTS + "?" + "x=1&" * 1001, {}, "GET", 400),
+        (BULLETINS + "?" + "x=1&" * 1001, {}, "GET", 400),
         # Unknown stream, other pages.
         ("/events/nosuch/", {}, "GET", 404),
         ("/", {}, "GET", 200),
@@ -133,7 +127,7 @@ async def test_everything_else_goes_to_django(
     response = await request(router, path, headers, method)
     assert response.status == status
     assert router.passed_on == [path.partition("?")[0]]
-    if status == 200 and path == FLIGHTS:
+    if status == 200 and path == BULLETINS:
         # django-cors-headers saw it: the origin is not on the allow-list, so no CORS header.
         assert "access-control-allow-origin" not in response.headers
         await response.read_until(lambda r: r.parser.retry is not None)
@@ -144,7 +138,7 @@ async def test_everything_else_goes_to_django(
 
 async def test_a_client_gone_mid_stream_ends_the_handler_without_error(hub: StreamHub) -> None:
     router = CountingRouter()
-    responses = [await request(router, FLIGHTS) for _ in range(3)]
+    responses = [await request(router, BULLETINS) for _ in range(3)]
     for response in responses:
         await response.read_until(lambda r: r.parser.retry is not None)
     assert hub.connection_count == 3
@@ -176,14 +170,14 @@ async def test_https_settings_hold_on_the_direct_path(hub: StreamHub, settings: 
     settings.SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     router = CountingRouter()
     # Plain http: SecurityMiddleware's redirect, from Django.
-    redirected = await request(router, FLIGHTS)
+    redirected = await request(router, BULLETINS)
     await redirected.read_to_end()
     assert redirected.status == 301
-    assert redirected.headers["location"] == "https://127.0.0.1/events/flights/"
-    assert router.passed_on == [FLIGHTS]
+    assert redirected.headers["location"] == "https://testserver/events/bulletins/"
+    assert router.passed_on == [BULLETINS]
     # https: served directly, with the HSTS header SecurityMiddleware would add.
-    secure = await request(router, FLIGHTS, scheme="https")
+    secure = await request(router, BULLETINS, scheme="https")
     assert secure.status == 200
     assert secure.headers["strict-transport-security"] == "max-age=3600; includeSubDomains"
-    assert router.passed_on == [FLIGHTS]
+    assert router.passed_on == [BULLETINS]
     await secure.disconnect()

@@ -1,0 +1,94 @@
+"""LIVEEVENTS settings: defaults, overrides and the cached reader."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.conf import settings as django_settings
+from django.core.checks import Error, Warning
+from django.core.exceptions import ImproperlyConfigured
+from django.test import override_settings
+
+from liveevents.checks import check_asgi, check_settings
+from liveevents.conf import CONFIG_DEFAULTS, get_config
+
+IN_MEMORY = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+REDIS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": ["redis://x"]}}}
+
+
+def ids(messages: list[Any]) -> list[str]:
+    return [message.id for message in messages]
+
+
+def all_checks() -> list[str]:
+    return ids(check_asgi()) + ids(check_settings())
+
+
+# get_config ------------------------------------------------------------------------------------
+
+
+def test_defaults_are_documented_values(settings: Any) -> None:
+    settings.LIVEEVENTS = {}
+    assert get_config() == {
+        "HEARTBEAT": 15.0,
+        "RETRY": 2000,
+        "QUEUE_SIZE": 1000,
+        "MAX_CONNECTIONS": 10_000,
+        "RETRY_AFTER": 5,
+        "CATCH_UP_INTERVAL": None,
+        "REPLAY_BATCH": 500,
+        "RETENTION_DAYS": 7,
+        "PRUNE_INTERVAL": None,
+        "SHUTDOWN_DRAIN": 0.5,
+        "CHANNEL_LAYER": "default",
+    }
+    assert get_config() == CONFIG_DEFAULTS
+
+
+def test_defaults_apply_when_the_setting_is_absent(settings: Any) -> None:
+    del settings.LIVEEVENTS
+    assert get_config() == CONFIG_DEFAULTS
+
+
+def test_user_values_override_defaults_key_by_key(settings: Any) -> None:
+    settings.LIVEEVENTS = {"HEARTBEAT": 3, "RETENTION_DAYS": None}
+    config = get_config()
+    assert config["HEARTBEAT"] == 3
+    assert config["RETENTION_DAYS"] is None
+    assert config["RETRY"] == 2000
+    assert config["QUEUE_SIZE"] == 1000
+
+
+def test_config_is_cached_until_the_setting_changes(settings: Any) -> None:
+    settings.LIVEEVENTS = {}
+    first = get_config()
+    assert get_config() is first
+    settings.LIVEEVENTS = {"RETRY": 100}
+    assert get_config() is not first
+    assert get_config()["RETRY"] == 100
+
+
+def test_override_settings_exit_restores_the_previous_config(settings: Any) -> None:
+    settings.LIVEEVENTS = {"RETRY": 100}
+    assert get_config()["RETRY"] == 100
+    with override_settings(LIVEEVENTS={"RETRY": 7}):
+        assert get_config()["RETRY"] == 7
+    assert get_config()["RETRY"] == 100
+
+
+def test_changing_channel_layers_also_clears_the_cache(settings: Any) -> None:
+    first = get_config()
+    settings.CHANNEL_LAYERS = {**IN_MEMORY, "other": IN_MEMORY["default"]}
+    assert get_config() is not first
+
+
+def test_unknown_keys_are_improperly_configured(settings: Any) -> None:
+    settings.LIVEEVENTS = {"HEARTBEET": 5, "RETRY": 10, "AAA": 1}
+    with pytest.raises(ImproperlyConfigured) as raised:
+        get_config()
+    message = str(raised.value)
+    assert "AAA, HEARTBEET" in message
+    assert "HEARTBEAT" in message.split("Known settings:")[1]
+
+
