@@ -51,9 +51,7 @@ def js(session: nox.Session) -> None:
 def tests(session: nox.Session, django: str) -> None:
     """The whole suite, browser, Redis, PostgreSQL and multi-process tests included, with coverage
     of liveevents measured over both halves (floor in pyproject's [tool.coverage.report])."""
-    session.install(
-        "-r", "requirements.txt", "-r", "benchmarks/requirements.txt", f"Django=={django}.*"
-    )
+    session.install("-r", "requirements.txt", "-r", "benchmarks/requirements.txt", f"Django=={django}.*")
     session.env["COVERAGE_FILE"] = os.path.join(session.virtualenv.location, ".coverage")
     session.run("coverage", "erase")
     if session.posargs:

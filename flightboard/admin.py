@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
@@ -8,18 +10,27 @@ from django.http import HttpRequest
 
 from flightboard.models import Flight
 
+if TYPE_CHECKING:
+    # Generic in django-stubs only: Django's classes cannot be subscripted.
+    _FlightModelForm = forms.ModelForm[Flight]
+    _FlightModelAdmin = admin.ModelAdmin[Flight]
+else:
+    _FlightModelForm = forms.ModelForm
+    _FlightModelAdmin = admin.ModelAdmin
 
-class FlightForm(forms.ModelForm):
+
+class FlightForm(_FlightModelForm):
     class Meta:
         model = Flight
         fields = ["flight", "origin", "arrival", "state"]
 
     def clean_flight(self) -> str:
-        return self.cleaned_data["flight"].strip().upper()
+        flight: str = self.cleaned_data["flight"]
+        return flight.strip().upper()
 
 
 @admin.register(Flight)
-class FlightAdmin(admin.ModelAdmin):
+class FlightAdmin(_FlightModelAdmin):
     form = FlightForm
     list_display = ["flight", "origin", "arrival", "state", "updated"]
     list_display_links = ["flight"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from collections.abc import Sequence
 
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
@@ -47,7 +47,7 @@ class Flight(models.Model):
         return f"{self.flight} from {self.origin}"
 
     def unique_error_message(
-        self, model_class: type[models.Model], unique_check: tuple[str, ...]
+        self, model_class: type[models.Model], unique_check: Sequence[str]
     ) -> ValidationError:
         # Django passes no %(value)s to a field's "unique" message; without it, rendering the
         # message above raised KeyError (a 500 when adding a duplicate flight in the admin).
@@ -56,7 +56,7 @@ class Flight(models.Model):
             error.params = {**(error.params or {}), "value": getattr(self, unique_check[0])}
         return error
 
-    def as_event_data(self) -> dict[str, Any]:
+    def as_event_data(self) -> dict[str, str]:
         """The row as the board receives it in flightStateUpdate."""
         arrival = self.arrival
         if isinstance(arrival, str):
@@ -69,5 +69,5 @@ class Flight(models.Model):
             "state_label": str(self.State(self.state).label),
         }
 
-    def as_removal_data(self) -> dict[str, Any]:
+    def as_removal_data(self) -> dict[str, str]:
         return {"flight": self.flight}

@@ -25,9 +25,22 @@ import asyncio
 import functools
 import io
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-ASGIApp = Any
+if TYPE_CHECKING:
+    from django.conf import LazySettings
+    from django.http.response import HttpResponseBase
+
+    from liveevents.hub import StreamHub
+
+# ASGI 3, as Django's handler types it: a scope dict, messages as mappings.
+Scope: TypeAlias = dict[str, Any]
+Message: TypeAlias = Mapping[str, Any]
+Receive: TypeAlias = Callable[[], Awaitable[Message]]
+Send: TypeAlias = Callable[[Message], Awaitable[None]]
+ASGIApp: TypeAlias = Callable[[Scope, Receive, Send], Awaitable[None]]
+
 PACER_EXTENSION = "liveevents.pacer"
 
 logger = logging.getLogger(__name__)
@@ -37,6 +50,7 @@ class TransportPacer:
     """A Twisted push producer that turns pause/resume into an asyncio.Event."""
 
     def __init__(self, request: Any) -> None:
+        # daphne's twisted.web.http.Request, duck-typed: daphne is optional and untyped.
         self._request = request
         self.writable = asyncio.Event()
         self.writable.set()
@@ -73,7 +87,7 @@ class TransportPacer:
             transport.abortConnection()
 
 
-def _twisted_request(send: Any) -> Any:
+def _twisted_request(send: Send) -> Any:
     # daphne passes send as functools.partial(server.handle_reply, protocol), where protocol is
     # its twisted.web.http.Request. Anything else (uvicorn, tests) gets no pacer.
     if not isinstance(send, functools.partial) or not send.args:
@@ -90,7 +104,7 @@ class StreamBackpressure:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = _twisted_request(send) if scope.get("type") == "http" else None
         if request is None:
             await self.app(scope, receive, send)
@@ -123,7 +137,7 @@ class StreamRouter:
         self._public = PUBLIC
         self._get_stream = get_stream
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("type") == "http" and scope.get("method") == "GET" and _wants_stream(scope):
             opened = await self._open(scope, send)
             if opened is not None:
@@ -132,7 +146,7 @@ class StreamRouter:
                 return
         await self.app(scope, receive, send)
 
-    async def _open(self, scope: dict[str, Any], send: Any) -> tuple[Any, ...] | None:
+    async def _open(self, scope: Scope, send: Send) -> _OpenedStream | tuple[()] | None:
         """None: not a public stream (Django serves it). Else the stream's checks have run: an empty
         tuple when they answered (400, 406, 204, 503), else what _stream needs. The request
         object is built for the checks only and not kept for the stream's lifetime."""
@@ -146,7 +160,7 @@ class StreamRouter:
         except Exception:  # noqa: BLE001 (a bad host, path or query string: Django answers with 400 or 404)
             return None
         stream = match.kwargs.get("stream")
-        if match.func is not self._views.stream_view:
+        if match.func is not self._views.stream_view or not isinstance(stream, str):
             return None
         spec = self._get_stream(stream)
         if spec is None or spec.readers is not self._public:
@@ -168,16 +182,17 @@ class StreamRouter:
     async def _stream(
         self,
         stream: str,
-        hub: Any,
+        hub: StreamHub,
         last_id: int | None,
         headers: list[tuple[bytes, bytes]],
-        pacer: Any,
-        receive: Any,
-        send: Any,
+        pacer: TransportPacer | None,
+        receive: Receive,
+        send: Send,
     ) -> None:
         views = self._views
         body = views.stream_events(hub, stream, last_id, pacer)
         streaming = asyncio.current_task()
+        assert streaming is not None  # the server runs each request in a task
         gone = False
 
         async def watch_for_disconnect() -> None:
@@ -190,7 +205,7 @@ class StreamRouter:
             except Exception:  # noqa: BLE001 (a server that cannot say: treat it as gone)
                 logger.debug("Stream %r: receive() failed; ending the stream.", stream, exc_info=True)
             gone = True
-            streaming.cancel()  # type: ignore[union-attr]
+            streaming.cancel()
 
         watcher = asyncio.ensure_future(watch_for_disconnect())
         try:
@@ -201,13 +216,19 @@ class StreamRouter:
         except asyncio.CancelledError:
             if not gone:
                 raise  # the server is cancelling us
-            streaming.uncancel()  # type: ignore[union-attr]
+            streaming.uncancel()
         except OSError as error:  # the client went away mid-write (servers differ in how they say it)
             logger.debug("Stream %r: client gone (%s).", stream, error)
         finally:
             watcher.cancel()
             await body.aclose()
 
+
+# What StreamRouter._open hands to _stream: the stream, its hub, the client's last id, the
+# response headers and the pacer (with StreamBackpressure under daphne).
+_OpenedStream: TypeAlias = tuple[
+    str, "StreamHub", int | None, list[tuple[bytes, bytes]], TransportPacer | None
+]
 
 STREAM_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -217,7 +238,7 @@ STREAM_HEADERS = [
 ]
 
 
-def _wants_stream(scope: dict[str, Any]) -> bool:
+def _wants_stream(scope: Scope) -> bool:
     accepts = False
     for name, value in scope.get("headers") or ():
         if name == b"origin":
@@ -227,7 +248,7 @@ def _wants_stream(scope: dict[str, Any]) -> bool:
     return accepts
 
 
-def _hsts(settings: Any) -> bytes:
+def _hsts(settings: LazySettings) -> bytes:
     # As SecurityMiddleware writes it.
     value = f"max-age={settings.SECURE_HSTS_SECONDS}"
     if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
@@ -237,5 +258,5 @@ def _hsts(settings: Any) -> bytes:
     return value.encode("latin-1")
 
 
-def _headers(response: Any) -> list[tuple[bytes, bytes]]:
+def _headers(response: HttpResponseBase) -> list[tuple[bytes, bytes]]:
     return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.items()]

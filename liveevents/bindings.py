@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
@@ -14,7 +14,10 @@ from liveevents.publish import publish
 from liveevents.sse import check_field_value
 from liveevents.streams import get_stream
 
-Serializer = Callable[[Any], Any]
+M = TypeVar("M", bound=models.Model)
+
+# A model instance to the event's data: a string as it is, anything else as JSON (publish()).
+Serializer = Callable[[M], object]
 
 
 def primary_key_only(instance: models.Model) -> dict[str, Any]:
@@ -22,22 +25,20 @@ def primary_key_only(instance: models.Model) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class ModelBinding:
-    model: type[models.Model]
+class ModelBinding(Generic[M]):
+    model: type[M]
     stream: str
     saved_event: str
     deleted_event: str | None
-    serialize: Serializer
-    serialize_deleted: Serializer
+    serialize: Serializer[M]
+    serialize_deleted: Serializer[M]
 
-    def on_save(
-        self, sender: type[models.Model], instance: models.Model, raw: bool = False, **kwargs: Any
-    ) -> None:
+    def on_save(self, sender: type[M], instance: M, raw: bool = False, **kwargs: Any) -> None:
         if raw:  # loaddata: fixtures are not news
             return
         publish(self.stream, self.saved_event, self.serialize(instance), using=kwargs.get("using"))
 
-    def on_delete(self, sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+    def on_delete(self, sender: type[M], instance: M, **kwargs: Any) -> None:
         assert self.deleted_event is not None
         publish(self.stream, self.deleted_event, self.serialize_deleted(instance), using=kwargs.get("using"))
 
@@ -46,14 +47,14 @@ class ModelBinding:
 
 
 def bind(
-    model: type[models.Model],
+    model: type[M],
     *,
     stream: str,
     saved_event: str,
     deleted_event: str | None = None,
-    serialize: Serializer,
-    serialize_deleted: Serializer = primary_key_only,
-) -> ModelBinding:
+    serialize: Serializer[M],
+    serialize_deleted: Serializer[M] = primary_key_only,
+) -> ModelBinding[M]:
     """Publish `saved_event` on `stream` after each save of `model` and, if given,
     `deleted_event` after each delete. The stream must be declared first (declare_stream)."""
     if get_stream(stream) is None:
@@ -76,7 +77,7 @@ def bind(
     return binding
 
 
-def unbind(binding: ModelBinding) -> None:
+def unbind(binding: ModelBinding[Any]) -> None:
     """Disconnect a binding's receivers (for tests)."""
     post_save.disconnect(sender=binding.model, dispatch_uid=binding.dispatch_uid("save"))
     post_delete.disconnect(sender=binding.model, dispatch_uid=binding.dispatch_uid("delete"))

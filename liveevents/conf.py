@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Any, TypedDict
 
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-CONFIG_DEFAULTS: dict[str, Any] = {
+
+class LiveEventsConfig(TypedDict):
+    """The LIVEEVENTS settings, with the defaults below filled in (the system checks validate them)."""
+
+    HEARTBEAT: float
+    RETRY: int
+    QUEUE_SIZE: int
+    MAX_CONNECTIONS: int
+    RETRY_AFTER: int
+    CATCH_UP_INTERVAL: float | None
+    REPLAY_BATCH: int
+    RETENTION_DAYS: float | None
+    PRUNE_INTERVAL: float | None
+    SHUTDOWN_DRAIN: float | None
+    CHANNEL_LAYER: str
+
+
+CONFIG_DEFAULTS: LiveEventsConfig = {
     # Seconds of silence after which a `: keepalive` comment is written.
     "HEARTBEAT": 15.0,
     # Reconnection delay sent to browsers in the first `retry:` line, in milliseconds.
@@ -38,7 +55,7 @@ CONFIG_DEFAULTS: dict[str, Any] = {
 
 
 @cache
-def get_config() -> dict[str, Any]:
+def get_config() -> LiveEventsConfig:
     user = getattr(settings, "LIVEEVENTS", {})
     unknown = set(user) - set(CONFIG_DEFAULTS)
     if unknown:

@@ -17,8 +17,10 @@ import signal
 import threading
 import time
 import weakref
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from types import FrameType
+from typing import Any, NamedTuple, TypeVar
 
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
@@ -37,6 +39,8 @@ from liveevents.sse import KEEPALIVE, encode_event, encode_retry
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 
 class Frame(NamedTuple):
     """Bytes for one connection to write.
@@ -52,13 +56,13 @@ class Frame(NamedTuple):
 
 
 class LogSlice(NamedTuple):
-    """A replay read: the stream's head, then `count` logged events (ids `first`..`last`) as the
-    bytes of their frames, written to a connection in one go."""
+    """A replay read: the stream's head, then `event_count` logged events (ids `first`..`last`) as
+    the bytes of their frames, written to a connection in one go."""
 
     head: int
     first: int | None
     last: int | None
-    count: int
+    event_count: int  # not `count`: that would shadow tuple.count()
     payload: bytes
 
 
@@ -198,10 +202,12 @@ class StreamHub:
                 state = _StreamState(stream)
                 self.streams[stream] = state
                 state.ready = self._spawn(self._open_stream(state))
+            ready = state.ready
+            assert ready is not None  # set as the state is created, above
             state.joining += 1
             try:
                 # Shielded: a connection cancelled here leaves the stream opening for the others.
-                await asyncio.shield(state.ready)  # type: ignore[arg-type]
+                await asyncio.shield(ready)
             finally:
                 state.joining -= 1
             if self.streams.get(stream) is state:
@@ -308,7 +314,9 @@ class StreamHub:
     async def _channel_name(self) -> str:
         if self.channel is None:
             assert self.layer is not None
-            self.channel = await self.layer.new_channel(prefix="liveevents")
+            # types-channels gives BaseChannelLayer.new_channel() no `prefix`, as channels' base class
+            # has none; every layer (in-memory, channels_redis's two) takes it.
+            self.channel = await self.layer.new_channel(prefix="liveevents")  # type: ignore[call-arg]
         return self.channel
 
     async def _join_group(self, stream: str) -> None:
@@ -330,10 +338,11 @@ class StreamHub:
             logger.warning("Could not leave the group of stream %r.", stream, exc_info=True)
 
     async def _receive_forever(self) -> None:
+        assert self.layer is not None  # started only with a layer (_start)
         delay = 0.1
         while True:
             try:
-                message = await self.layer.receive(await self._channel_name())  # type: ignore[union-attr]
+                message = await self.layer.receive(await self._channel_name())
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -448,7 +457,7 @@ class StreamHub:
         for state in self.streams.values():
             self._fan_out(state, DRAIN_FRAME)
 
-    def _spawn(self, coroutine: Any) -> asyncio.Task[Any]:
+    def _spawn(self, coroutine: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         # A fresh context: hub tasks must not inherit (and outlive) the request that started them.
         task = asyncio.get_running_loop().create_task(coroutine, context=contextvars.Context())
         self._tasks.add(task)
@@ -504,8 +513,8 @@ def drain_on_sigterm() -> None:
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
 
-    def on_sigterm(signum: int, frame: Any) -> None:
-        delays = []
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        delays: list[tuple[asyncio.AbstractEventLoop, float]] = []
         for loop, hub in list(_hubs.items()):
             if hub.streams and not loop.is_closed():
                 loop.call_soon_threadsafe(hub.drain)

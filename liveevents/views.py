@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
-from asgiref.sync import sync_to_async
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
@@ -16,6 +16,9 @@ from liveevents.hub import CLOSED_FRAME, StreamHub, encode_logged, get_hub, rese
 from liveevents.log import read_events, read_heads, run_in_db_thread
 from liveevents.sse import encode_retry
 from liveevents.streams import PUBLIC, get_stream
+
+if TYPE_CHECKING:
+    from django.core.handlers.asgi import ASGIRequest
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +47,7 @@ def parse_last_event_id(request: HttpRequest) -> int | None:
 
 @csrf_exempt  # GET only: other methods get 405 rather than a CSRF 403.
 @require_GET
-async def stream_view(request: HttpRequest, stream: str) -> HttpResponse:
+async def stream_view(request: ASGIRequest, stream: str) -> HttpResponseBase:
     """Serve `stream` as text/event-stream to readers its declaration allows."""
     answer = await check_stream_request(request, stream)
     if isinstance(answer, HttpResponse):
@@ -77,7 +80,9 @@ async def check_stream_request(
             "must be a non-negative integer.",
             400,
         )
-    if spec.readers is not PUBLIC and not await sync_to_async(spec.readers, thread_sensitive=False)(request):
+    # In the log readers' threads: they live as long as the process, and so do their connections
+    # (a short-lived thread's connection would be left for the garbage collector to drop unclosed).
+    if spec.readers is not PUBLIC and not await run_in_db_thread(spec.readers, request):
         return _plain(f"You may not read stream {stream!r}.", 403)
 
     hub = get_hub()
@@ -177,6 +182,6 @@ async def _replay(
         return
     while read.last is not None:
         yield read.last, read.payload
-        if read.count < hub.batch:
+        if read.event_count < hub.batch:
             return
         read = await hub.read_after(stream, read.last, start_id)

@@ -1,5 +1,7 @@
 """Helpers for a project's own tests: capture what its code publishes, read its streams over ASGI.
 
+Import them from here:
+
     from liveevents.testing import capture_events, open_stream
 """
 

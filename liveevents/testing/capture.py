@@ -52,9 +52,11 @@ def capture_events(stream: str | None = None) -> Iterator[list[CapturedEvent]]:
     captured: list[CapturedEvent] = []
     pending: dict[str, list[_OnCommit]] = {}
 
-    def record(sender: Any, event: Event, using: str | None = None, **kwargs: Any) -> None:
+    def record(sender: type[Event], event: Event, using: str | None = None, **kwargs: Any) -> None:
         if stream is None or event.stream_id == stream:
-            on_commit = _OnCommit(captured, CapturedEvent(event.stream_id, event.sequence, event.event, event.data))
+            on_commit = _OnCommit(
+                captured, CapturedEvent(event.stream_id, event.sequence, event.event, event.data)
+            )
             pending.setdefault(using or DEFAULT_DB_ALIAS, []).append(on_commit)
             transaction.on_commit(on_commit, using=using)
 
@@ -78,4 +80,5 @@ def _only_test_transactions_open(alias: str) -> bool:
 
 def _rolled_back(alias: str, on_commit: _OnCommit) -> bool:
     # A savepoint rollback discards its on-commit callbacks: whatever is still listed will commit.
-    return not any(callback is on_commit for _, callback, _ in connections[alias].run_on_commit)
+    # Entries are (savepoint ids, callback, robust); django-stubs lists only the first two.
+    return not any(entry[1] is on_commit for entry in connections[alias].run_on_commit)

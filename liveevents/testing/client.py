@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
+from liveevents.asgi import ASGIApp, Message, Scope
 from liveevents.testing.parser import EventStreamParser, ParsedEvent
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-ASGIApp = Callable[
-    [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]
-]
 
 
 class StreamResponse:
@@ -37,7 +32,7 @@ class StreamResponse:
         headers = {"accept": "text/event-stream", **{k.lower(): v for k, v in (headers or {}).items()}}
         headers.setdefault("host", "testserver")
         self.application = application
-        self.scope: dict[str, Any] = {
+        self.scope: Scope = {
             "type": "http",
             "asgi": {"version": "3.0"},
             "http_version": "1.1",
@@ -63,7 +58,10 @@ class StreamResponse:
     async def start(self, timeout: float = 5) -> StreamResponse:
         """Send the request; return once the response has started (status and headers read)."""
         await self._incoming.put({"type": "http.request", "body": b"", "more_body": False})
-        self.task = asyncio.create_task(self.application(self.scope, self._incoming.get, self._outgoing.put))
+        # ensure_future: an ASGI application returns an awaitable, not necessarily a coroutine.
+        self.task = asyncio.ensure_future(
+            self.application(self.scope, self._incoming.get, self._outgoing.put)
+        )
         start = await self._next_message(timeout)
         if start["type"] != "http.response.start":
             raise AssertionError(f"Expected http.response.start, got {start!r}.")

@@ -1,4 +1,4 @@
-"""Test settings: the flightboard site plus a second, unrelated app (tests.notes)."""
+"""Test settings for the site's tests: flightboard as it runs, with a test database and fast hashers."""
 
 import os
 import tempfile
@@ -8,9 +8,7 @@ os.environ.pop("REDIS_URL", None)
 os.environ.pop("DATABASE_URL", None)
 
 from flightboard.settings import *
-from flightboard.settings import DATABASES, INSTALLED_APPS, VAR_DIR
-
-INSTALLED_APPS = [*INSTALLED_APPS, "tests.notes"]
+from flightboard.settings import DATABASES, VAR_DIR
 
 # A file, not :memory:, so the hub's threads and the test share committed data.
 DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}

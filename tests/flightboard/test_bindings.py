@@ -38,7 +38,12 @@ def test_flight_event_carries_the_state_label(db: None, state: str, label: str) 
         Flight.objects.create(flight="BA2490", origin="London", arrival="07:05", state=state)
     [event] = events
     data = event.json()
-    assert (event.stream, data["state"], data["state_label"], data["arrival"]) == ("flights", state, label, "07:05")
+    assert (event.stream, data["state"], data["state_label"], data["arrival"]) == (
+        "flights",
+        state,
+        label,
+        "07:05",
+    )
 
 
 def test_flight_arrival_is_sent_as_hours_and_minutes_without_seconds(db: None) -> None:

@@ -24,7 +24,9 @@ def stream_response(
     send_buffer: int = 0,
     router: bool | None = None,
 ) -> StreamResponse:
-    return StreamResponse(application(ROUTER if router is None else router), path, headers, method, send_buffer)
+    return StreamResponse(
+        application(ROUTER if router is None else router), path, headers, method, send_buffer
+    )
 
 
 async def open_stream(

@@ -11,25 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import AnonymousUser, Permission, User
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.db import models, transaction
-from django.db.models.signals import post_delete, post_save
-from django.http import HttpRequest
-from django.test import RequestFactory
 
 from liveevents.bindings import ModelBinding, bind, primary_key_only, unbind
 from liveevents.models import Event
 from liveevents.streams import (
-    AUTHENTICATED,
     PUBLIC,
-    STAFF,
     declare_stream,
-    declared_streams,
     forget_stream,
-    get_stream,
-    permission,
 )
 from tests.notes.models import Bulletin, Note
 
@@ -245,13 +236,18 @@ def test_unbind_stops_publishing(db: None) -> None:
 # liveevents stands on its own -----------------------------------------------------------------
 
 
-
 @pytest.mark.parametrize("with_admin", [False, True], ids=["minimal", "with-admin"])
 def test_liveevents_imports_and_works_without_flightboard(tmp_path: Path, with_admin: bool) -> None:
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in ("DJANGO_SETTINGS_MODULE", "PYTHONPATH", "MINIMAL_SETTINGS_WITH_ADMIN", "MINIMAL_SETTINGS_BARE")
+        if key
+        not in (
+            "DJANGO_SETTINGS_MODULE",
+            "PYTHONPATH",
+            "MINIMAL_SETTINGS_WITH_ADMIN",
+            "MINIMAL_SETTINGS_BARE",
+        )
     }
     env.update(
         DJANGO_SETTINGS_MODULE="tests.notes.settings",

@@ -7,11 +7,8 @@ from typing import Any
 import pytest
 from django.conf import settings as django_settings
 from django.core.checks import Error, Warning
-from django.core.exceptions import ImproperlyConfigured
-from django.test import override_settings
 
 from liveevents.checks import check_asgi, check_settings
-from liveevents.conf import CONFIG_DEFAULTS, get_config
 
 IN_MEMORY = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 REDIS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": ["redis://x"]}}}

@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.conf import settings as django_settings
-from django.core.checks import Error, Warning
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
@@ -90,5 +88,3 @@ def test_unknown_keys_are_improperly_configured(settings: Any) -> None:
     message = str(raised.value)
     assert "AAA, HEARTBEET" in message
     assert "HEARTBEAT" in message.split("Known settings:")[1]
-
-

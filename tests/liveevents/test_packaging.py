@@ -13,7 +13,6 @@ import tarfile
 import time
 import venv
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import django
@@ -32,7 +31,9 @@ pytestmark = pytest.mark.timeout(600)
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`python -m build`: the sdist, then the wheel built from it."""
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)], check=True, capture_output=True
+    )
     return out
 
 
@@ -87,7 +88,9 @@ def test_sdist_holds_the_package_and_nothing_of_the_site(dist: Path) -> None:
     with tarfile.open(sdist) as archive:
         names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
     assert {"pyproject.toml", "README.md", "LICENSE", "liveevents/static/liveevents/liveevents.js"} <= names
-    assert not [n for n in names if n.startswith(("flightboard/", "tests/", "benchmarks/", "templates/", "static/"))]
+    assert not [
+        n for n in names if n.startswith(("flightboard/", "tests/", "benchmarks/", "templates/", "static/"))
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -98,8 +101,16 @@ def installed(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     (wheel,) = dist.glob("*.whl")
     django_release = ".".join(django.__version__.split(".")[:2])
     subprocess.run(
-        [home / "bin" / "python", "-m", "pip", "install", "--quiet", str(wheel),
-         f"Django=={django_release}.*", "daphne>=4.1,<5"],  # fmt: skip
+        [
+            home / "bin" / "python",
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            str(wheel),
+            f"Django=={django_release}.*",
+            "daphne>=4.1,<5",
+        ],  # fmt: skip
         check=True,
         capture_output=True,
     )
@@ -107,7 +118,7 @@ def installed(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def newsroom(installed: Path, tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
+def newsroom(installed: Path, tmp_path: Path) -> tuple[Path, dict[str, str]]:
     """The wheel project, copied away from this repository, migrated."""
     project = tmp_path / "project"
     shutil.copytree(WHEEL_PROJECT, project)
@@ -119,7 +130,7 @@ def newsroom(installed: Path, tmp_path: Path) -> Iterator[tuple[Path, dict[str, 
     }
     python = str(installed / "bin" / "python")
     subprocess.run([python, "-m", "django", "migrate", "--verbosity", "0"], check=True, cwd=project, env=env)
-    yield project, env
+    return project, env
 
 
 def test_installed_wheel_serves_a_stream_with_daphne(newsroom: tuple[Path, dict[str, str]]) -> None:
@@ -132,7 +143,9 @@ def test_installed_wheel_serves_a_stream_with_daphne(newsroom: tuple[Path, dict[
     where, version = located.stdout.split()
     assert not Path(where).is_relative_to(ROOT)
     assert version.split(".")[:2] == django.__version__.split(".")[:2]
-    checked = subprocess.run([python, "-m", "django", "check", "--fail-level", "WARNING"], cwd=project, env=env)
+    checked = subprocess.run(
+        [python, "-m", "django", "check", "--fail-level", "WARNING"], cwd=project, env=env
+    )
     assert checked.returncode == 0
 
     log = project / "daphne.log"

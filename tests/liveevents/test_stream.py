@@ -11,12 +11,12 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import channel_layers
 
-from tests.notes.models import Bulletin
 from liveevents.hub import StreamHub
 from liveevents.models import Event, Stream
 from liveevents.publish import group_name, publish, set_stream_closed
-from tests.liveevents.asgi_client import open_stream
 from tests.conftest import restart_hub
+from tests.liveevents.asgi_client import open_stream
+from tests.notes.models import Bulletin
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -323,7 +323,9 @@ async def test_close_stream_ends_listeners_and_refuses_new_ones_until_reopened(h
 async def test_close_from_another_process_reaches_listeners_by_the_tick(hub: StreamHub) -> None:
     response = await open_stream(URL)
     await response.read_until(lambda r: r.parser.retry is not None)
-    await sync_to_async(lambda: Stream.objects.update_or_create(name="bulletins", defaults={"closed": True}))()
+    await sync_to_async(
+        lambda: Stream.objects.update_or_create(name="bulletins", defaults={"closed": True})
+    )()
     await response.read_to_end(timeout=3)
     assert [e.event for e in response.parser.events] == ["closedConnection"]
 

@@ -6,7 +6,6 @@ serves them); test_stream.py also runs every test through Django's view alone.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -117,7 +116,7 @@ async def test_a_closed_stream_answers_204_on_the_direct_path(hub: StreamHub) ->
         (BULLETINS + "?" + "x=1&" * 1001, {}, "GET", 400),
         # Unknown stream, other pages.
         ("/events/nosuch/", {}, "GET", 404),
-        ("/", {}, "GET", 200),
+        ("/", {}, "GET", 404),
     ],
 )
 async def test_everything_else_goes_to_django(

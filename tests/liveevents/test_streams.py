@@ -135,5 +135,3 @@ def test_permission_readers_admit_users_who_were_given_the_permission(db: None) 
 
 def test_permission_readers_describe_themselves() -> None:
     assert "notes.view_note" in (permission("notes.view_note").__doc__ or "")
-
-

@@ -40,7 +40,12 @@ if os.environ.get("MINIMAL_SETTINGS_BARE"):
     INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "liveevents", "tests.notes"]
     MIDDLEWARE = []
 if os.environ.get("MINIMAL_SETTINGS_WITH_ADMIN"):
-    INSTALLED_APPS = ["django.contrib.admin", "django.contrib.sessions", "django.contrib.messages", *INSTALLED_APPS]
+    INSTALLED_APPS = [
+        "django.contrib.admin",
+        "django.contrib.sessions",
+        "django.contrib.messages",
+        *INSTALLED_APPS,
+    ]
     INSTALLED_APPS = list(dict.fromkeys(INSTALLED_APPS))
     TEMPLATES = [
         {
@@ -62,7 +67,11 @@ DATABASES: dict[str, dict[str, Any]] = {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(VAR_DIR / "db.sqlite3"),
         "TEST": {"NAME": str(VAR_DIR / "test.sqlite3")},
-        "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"},
+        "OPTIONS": {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL;",
+        },
     }
 }
 if not os.environ.get("MINIMAL_SETTINGS_BARE"):
@@ -71,9 +80,19 @@ if not os.environ.get("MINIMAL_SETTINGS_BARE"):
     import dj_database_url
 
     DATABASES["postgres"] = dict(
-        dj_database_url.parse(os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/liveevents"))
+        dj_database_url.parse(
+            os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/liveevents")
+        )
     )
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# django-cors-headers as a project would set it up for streams read from other origins.
+CORS_ALLOWED_ORIGINS: list[str] = []
+CORS_ALLOW_CREDENTIALS = True
+CORS_URLS_REGEX = r"^/events/"
+CORS_ALLOW_METHODS = ["GET", "OPTIONS"]
+CORS_ALLOW_HEADERS = ["accept", "cache-control", "last-event-id"]
+CORS_EXPOSE_HEADERS = ["Retry-After"]
 
 ROOT_URLCONF = "tests.notes.urls"
 STATIC_URL = "static/"
