@@ -47,19 +47,20 @@ if os.environ.get("MINIMAL_SETTINGS_WITH_ADMIN"):
         *INSTALLED_APPS,
     ]
     INSTALLED_APPS = list(dict.fromkeys(INSTALLED_APPS))
-    TEMPLATES = [
-        {
-            "BACKEND": "django.template.backends.django.DjangoTemplates",
-            "APP_DIRS": True,
-            "OPTIONS": {
-                "context_processors": [
-                    "django.template.context_processors.request",
-                    "django.contrib.auth.context_processors.auth",
-                    "django.contrib.messages.context_processors.messages",
-                ]
-            },
-        }
-    ]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
 
 # A file, not :memory:, so the hub's threads and the test share committed data.
 DATABASES: dict[str, dict[str, Any]] = {
