@@ -20,6 +20,8 @@ class LiveEventsConfig(TypedDict):
     RETRY_AFTER: int
     CATCH_UP_INTERVAL: float | None
     REPLAY_BATCH: int
+    REPLAY_BYTES: int
+    MAX_STREAMS_PER_CONNECTION: int
     RETENTION_DAYS: float | None
     PRUNE_INTERVAL: float | None
     SHUTDOWN_DRAIN: float | None
@@ -33,7 +35,7 @@ CONFIG_DEFAULTS: LiveEventsConfig = {
     "RETRY": 2000,
     # Frames buffered per connection; a client that falls this far behind is cut off and replays.
     "QUEUE_SIZE": 1000,
-    # Open streams per server process; more get 503 with Retry-After.
+    # Open connections per server process (one per response, whatever it follows); more get 503.
     "MAX_CONNECTIONS": 10_000,
     # Seconds sent in Retry-After with a 503 at the connection cap.
     "RETRY_AFTER": 5,
@@ -42,6 +44,11 @@ CONFIG_DEFAULTS: LiveEventsConfig = {
     "CATCH_UP_INTERVAL": None,
     # Events read from the log per query during replay and catch-up.
     "REPLAY_BATCH": 500,
+    # ...and at most about this many bytes of event data per batch (at least one event), which
+    # bounds what a reader that does not read can hold.
+    "REPLAY_BYTES": 1024 * 1024,
+    # Streams one request to the multiplexed endpoint (/events/?stream=A&stream=B) may follow.
+    "MAX_STREAMS_PER_CONNECTION": 16,
     # Days of events kept by prune_events; None keeps everything.
     "RETENTION_DAYS": 7,
     # Seconds between automatic prunes by each serving process; None: only the prune_events command.

@@ -10,124 +10,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import json
 import logging
-import os
-import signal
-import threading
 import time
 import weakref
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
-from types import FrameType
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from liveevents.conf import get_config
-from liveevents.log import (
-    LoggedEvent,
-    StreamHead,
-    read_events,
-    read_head_then_events,
-    read_heads,
-    run_in_db_thread,
-)
+from liveevents.frames import DRAIN_FRAME, KEEPALIVE_FRAME, Frame, closed_frame, logged_frame, reset_frame
+from liveevents.log import LoggedEvent, StreamHead, read_events, read_heads, run_in_db_thread
 from liveevents.publish import CONTROL_MESSAGE, EVENT_MESSAGE, group_name
+from liveevents.replay import SharedReads
 from liveevents.retention import prune_events
-from liveevents.sse import KEEPALIVE, encode_event, encode_retry
+from liveevents.shutdown import drain_on_sigterm
+from liveevents.subscription import Subscription
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-class Frame(NamedTuple):
-    """Bytes for one connection to write.
-
-    `id` is set for logged events and for resets, which move the connection to that id.
-    `final` frames end the response once written.
-    """
-
-    id: int | None
-    payload: bytes
-    final: bool = False
-    reset: bool = False
-
-
-class LogSlice(NamedTuple):
-    """A replay read: the stream's head, then `event_count` logged events (ids `first`..`last`) as
-    the bytes of their frames, written to a connection in one go."""
-
-    head: int
-    first: int | None
-    last: int | None
-    event_count: int  # not `count`: that would shadow tuple.count()
-    payload: bytes
-
-
-def encode_logged(event: LoggedEvent) -> Frame:
-    return Frame(event.id, encode_event(event.data, event=event.event, id=event.id))
-
-
-class Subscription:
-    """One connection's place in the hub: a bounded list of frames waiting to be written.
-
-    Lean on purpose (no asyncio.Queue: its three deques and an Event cost ~1.5 KiB per idle
-    connection): frames are kept only while they wait, and the writer takes all of them at once.
-    """
-
-    __slots__ = ("_cut_off", "_frames", "_waiter", "closed", "overflowed", "size", "start_id", "stream")
-
-    def __init__(self, stream: str, size: int) -> None:
-        self.stream = stream
-        self.size = size
-        self._frames: list[Frame] | None = None
-        self._waiter: asyncio.Future[None] | None = None
-        self.overflowed = False
-        self.start_id = 0
-        self.closed = False
-        self._cut_off: asyncio.Event | None = None
-
-    def offer(self, frame: Frame) -> None:
-        if self.overflowed:
-            return
-        if self._frames is None:
-            self._frames = [frame]
-        elif len(self._frames) < self.size:
-            self._frames.append(frame)
-        else:
-            # The connection cannot keep up: it is ended and replays from the log on reconnect.
-            self.overflowed = True
-            if self._cut_off is not None:
-                self._cut_off.set()
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    async def take(self) -> list[Frame]:
-        """Every frame waiting, oldest first, once there is at least one (or the connection was
-        cut off: then possibly none)."""
-        while not self._frames and not self.overflowed:
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        frames, self._frames = self._frames or [], None
-        return frames
-
-    async def wait_until_writable(self, writable: asyncio.Event) -> None:
-        """Wait for the socket to take more bytes, or for this connection to be cut off."""
-        if writable.is_set() or self.overflowed:
-            return
-        if self._cut_off is None:
-            self._cut_off = asyncio.Event()
-        waiters = {asyncio.ensure_future(writable.wait()), asyncio.ensure_future(self._cut_off.wait())}
-        try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
 
 
 @dataclass(eq=False)
@@ -143,12 +46,6 @@ class _StreamState:
     catching_up: asyncio.Task[None] | None = None
 
 
-MAX_SHARED_READS = 256
-
-CLOSED_FRAME = Frame(None, encode_event("", event="closedConnection"), final=True)
-DRAIN_FRAME = Frame(None, encode_retry(250), final=True)
-
-
 class StreamHub:
     """Per-process, per-event-loop subscriber: use get_hub()."""
 
@@ -159,6 +56,7 @@ class StreamHub:
         self.heartbeat = float(config["HEARTBEAT"])
         self.queue_size = int(config["QUEUE_SIZE"])
         self.batch = int(config["REPLAY_BATCH"])
+        self.max_connections = int(config["MAX_CONNECTIONS"])
         interval = config["CATCH_UP_INTERVAL"]
         if interval is None:
             crosses_processes = self.layer is not None and not isinstance(self.layer, InMemoryChannelLayer)
@@ -176,26 +74,50 @@ class StreamHub:
         self.draining = False
         self.channel: str | None = None
         self.streams: dict[str, _StreamState] = {}
+        # Connections admitted and not yet ended, streaming or about to: the cap counts these.
+        self.connection_count = 0
+        self.replays = SharedReads(self.batch, int(config["REPLAY_BYTES"]), self._spawn)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._receiver: asyncio.Task[None] | None = None
-        # Replay reads by (stream, last id): one read serves every connection that asks for the same
-        # events while it is under way, and after it as long as nothing newer was delivered.
-        self._reads: dict[tuple[str, int], asyncio.Future[LogSlice]] = {}
         self._ticker: asyncio.Task[None] | None = None
 
     # Connections
 
-    @property
-    def connection_count(self) -> int:
-        return sum(len(state.subscribers) for state in self.streams.values())
+    def admit(self) -> bool:
+        """Count a connection that passed its checks, unless the process is full or draining."""
+        if self.draining or self.connection_count >= self.max_connections:
+            return False
+        self.connection_count += 1
+        return True
+
+    def release(self) -> None:
+        """The end of a connection admit() counted."""
+        self.connection_count -= 1
+
+    def has_streams(self) -> bool:
+        return bool(self.streams)
 
     def is_closed(self, stream: str) -> bool | None:
         """The stream's closed state if this hub follows it, else None (ask the log)."""
         state = self.streams.get(stream)
         return None if state is None or state.ready is None or not state.ready.done() else state.closed
 
-    async def subscribe(self, stream: str) -> Subscription:
-        """Register a connection; frames for ids above `subscription.start_id` will reach it."""
+    def delivered(self, stream: str) -> int | None:
+        state = self.streams.get(stream)
+        return None if state is None else state.delivered
+
+    async def subscribe(self, streams: tuple[str, ...]) -> Subscription:
+        """Register a connection on `streams`; frames for ids above `start_ids[stream]` reach it."""
+        states = await asyncio.gather(*(self._open(name) for name in streams))
+        subscription = Subscription(streams, self.queue_size)
+        for state in states:
+            subscription.start_ids[state.name] = state.delivered
+            if state.closed:
+                subscription.closed.add(state.name)
+            state.subscribers.add(subscription)
+        return subscription
+
+    async def _open(self, stream: str) -> _StreamState:
         while True:
             state = self.streams.get(stream)
             if state is None:
@@ -211,58 +133,19 @@ class StreamHub:
             finally:
                 state.joining -= 1
             if self.streams.get(stream) is state:
-                break
+                return state
             # Forgotten while we waited (its last listener left): open it afresh.
-        subscription = Subscription(stream, self.queue_size)
-        subscription.start_id = state.delivered
-        subscription.closed = state.closed
-        state.subscribers.add(subscription)
-        return subscription
 
-    def unsubscribe(self, subscription: Subscription) -> None:
-        """Forget a connection. Synchronous, so it is safe in a cancelled generator's finally."""
-        state = self.streams.get(subscription.stream)
-        if state is None:
-            return
-        state.subscribers.discard(subscription)
-        if not state.subscribers:
-            self._forget(state)
-
-    async def read_after(self, stream: str, last_id: int, start_id: int = 0) -> LogSlice:
-        """The stream's head, then up to `batch` logged events after `last_id`, encoded as one chunk,
-        for a connection that will get live frames above `start_id`.
-
-        A reconnect storm (a restart, a network blip) brings thousands of connections asking for
-        the same events at once: they share one read, reused while nothing newer was delivered.
-        A shared read is only used when it reaches far enough: up to `start_id`, where this
-        connection's live frames begin, and up to `last_id`, which the client has seen, so that a
-        read made for someone else (before an event was delivered, or for an id ahead of the log)
-        never leaves a hole or sends a false reset. Otherwise the connection reads for itself.
-        """
-        key = (stream, last_id)
-        read = self._reads.get(key)
-        if read is not None and read.done():
-            state = self.streams.get(stream)
-            failed = read.cancelled() or read.exception() is not None
-            if failed or state is None or read.result().head < state.delivered:
-                read = None  # it failed, or events were delivered since: read afresh
-        if read is None:
-            read = self._spawn(self._read_after(stream, last_id))
-            if len(self._reads) < MAX_SHARED_READS:
-                self._reads[key] = read
-        result = await asyncio.shield(read)
-        if result.head < max(last_id, start_id):
-            if self._reads.get(key) is read:
-                del self._reads[key]
-            result = await self._read_after(stream, last_id)
-        return result
-
-    async def _read_after(self, stream: str, last_id: int) -> LogSlice:
-        head, events = await run_in_db_thread(read_head_then_events, stream, last_id, self.batch)
-        if not events:
-            return LogSlice(head, None, None, 0, b"")
-        payload = b"".join(encode_logged(event).payload for event in events)
-        return LogSlice(head, events[0].id, events[-1].id, len(events), payload)
+    def unsubscribe(self, subscription: Subscription, streams: Iterable[str] | None = None) -> None:
+        """Forget a connection (on `streams` only, if given). Synchronous, so it is safe in a
+        cancelled generator's finally."""
+        for name in subscription.streams if streams is None else streams:
+            state = self.streams.get(name)
+            if state is None:
+                continue
+            state.subscribers.discard(subscription)
+            if not state.subscribers:
+                self._forget(state)
 
     def _forget(self, state: _StreamState) -> None:
         if (
@@ -298,14 +181,14 @@ class StreamHub:
 
     def _start(self) -> None:
         if self.shutdown_drain:
-            drain_on_sigterm()
+            drain_on_sigterm(asyncio.get_running_loop(), self)
         if self._ticker is None:
             self._ticker = self._spawn(self._tick_forever())
         if self._receiver is None and self.layer is not None:
             self._receiver = self._spawn(self._receive_forever())
 
     def _stop(self) -> None:
-        self._reads.clear()
+        self.replays.clear()
         for task in (self._receiver, self._ticker):
             if task is not None:
                 task.cancel()
@@ -364,7 +247,7 @@ class StreamHub:
             state.wanted = max(state.wanted, event_id)
             if event_id == state.delivered + 1 and state.catching_up is None:
                 event = LoggedEvent(event_id, message["event"], message["data"])
-                self._fan_out(state, encode_logged(event))
+                self._fan_out(state, logged_frame(state.name, event))
                 state.delivered = event_id
             else:
                 self._catch_up(state)
@@ -380,7 +263,7 @@ class StreamHub:
 
     def _set_closed(self, state: _StreamState, closed: bool) -> None:
         if closed and not state.closed:
-            self._fan_out(state, CLOSED_FRAME)
+            self._fan_out(state, closed_frame(state.name))
         state.closed = closed
 
     def _catch_up(self, state: _StreamState) -> None:
@@ -390,14 +273,16 @@ class StreamHub:
     async def _read_log_until_wanted(self, state: _StreamState) -> None:
         try:
             while state.delivered < state.wanted:
-                events = await run_in_db_thread(read_events, state.name, state.delivered, self.batch)
+                events = await run_in_db_thread(
+                    read_events, state.name, state.delivered, self.batch, None, self.replays.max_bytes
+                )
                 if not events:
                     break
                 for event in events:
                     if event.id != state.delivered + 1:
                         # A hole in the log: pruned while we were behind. Listeners must reload.
                         self._fan_out(state, reset_frame(state.name, event.id - 1))
-                    self._fan_out(state, encode_logged(event))
+                    self._fan_out(state, logged_frame(state.name, event))
                     state.delivered = event.id
         except Exception:
             logger.warning("Catching up stream %r from the log failed.", state.name, exc_info=True)
@@ -414,7 +299,7 @@ class StreamHub:
 
     async def tick(self) -> None:
         """Refresh group membership, compare log heads with deliveries, send heartbeats."""
-        self._reads.clear()
+        self.replays.clear()
         for state in list(self.streams.values()):
             if not state.subscribers:
                 self._forget(state)
@@ -443,7 +328,7 @@ class StreamHub:
         now = time.monotonic()
         for state in states:
             if now - state.last_frame_at + self.tick_interval / 2 >= self.heartbeat:
-                self._fan_out(state, Frame(None, KEEPALIVE))
+                self._fan_out(state, KEEPALIVE_FRAME)
         if self.prune_interval and self.retention_days and now >= self._next_prune:
             self._next_prune = now + self.prune_interval
             deleted = await run_in_db_thread(prune_events, self.retention_days)
@@ -451,8 +336,8 @@ class StreamHub:
                 logger.info("Pruned %d events older than %g days.", deleted, self.retention_days)
 
     def drain(self) -> None:
-        """End every stream with a short retry, so browsers reconnect at once (to another process,
-        behind a balancer) and replay from the log; new streams get 503 from now on."""
+        """End every connection with a short retry, so browsers reconnect at once (to another
+        process, behind a balancer) and replay from the log; new ones get 503 from now on."""
         self.draining = True
         for state in self.streams.values():
             self._fan_out(state, DRAIN_FRAME)
@@ -477,12 +362,6 @@ class StreamHub:
                     await self.layer.group_discard(group_name(name), self.channel)
 
 
-def reset_frame(stream: str, current_id: int) -> Frame:
-    """`streamReset`: the listener's id is too old or ahead of the log; it must reload its state."""
-    data = json.dumps({"stream": stream, "lastEventId": current_id})
-    return Frame(current_id, encode_event(data, event="streamReset", id=current_id), reset=True)
-
-
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, StreamHub] = weakref.WeakKeyDictionary()
 
 
@@ -493,37 +372,3 @@ def get_hub() -> StreamHub:
     if hub is None:
         hub = _hubs[loop] = StreamHub()
     return hub
-
-
-_drain_installed = False
-
-
-def drain_on_sigterm() -> None:
-    """Install (once, from the main thread) a SIGTERM handler that drains every hub, then hands
-    the signal to the server's own handler (daphne's, uvicorn's, or the default) to shut down."""
-    global _drain_installed
-    if _drain_installed or threading.current_thread() is not threading.main_thread():
-        return
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def chain(signum: int) -> None:
-        if callable(previous):
-            previous(signum, None)
-        elif previous == signal.SIG_DFL:
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
-
-    def on_sigterm(signum: int, frame: FrameType | None) -> None:
-        delays: list[tuple[asyncio.AbstractEventLoop, float]] = []
-        for loop, hub in list(_hubs.items()):
-            if hub.streams and not loop.is_closed():
-                loop.call_soon_threadsafe(hub.drain)
-                delays.append((loop, hub.shutdown_drain or 0))
-        if not delays:
-            chain(signum)
-            return
-        loop, delay = delays[0]
-        loop.call_soon_threadsafe(loop.call_later, delay, chain, signum)
-
-    signal.signal(signal.SIGTERM, on_sigterm)
-    _drain_installed = True

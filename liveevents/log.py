@@ -53,17 +53,33 @@ def read_heads(names: Iterable[str]) -> dict[str, StreamHead]:
     return {name: StreamHead(last_id, closed) for name, last_id, closed in rows}
 
 
-def read_head_then_events(stream: str, after: int, limit: int) -> tuple[int, list[LoggedEvent]]:
+def read_head_then_events(
+    stream: str, after: int, limit: int, max_bytes: int | None = None
+) -> tuple[int, list[LoggedEvent]]:
     """The stream's last id, then up to `limit` events after `after`: in that order, so every
     id up to the head is visible to the second read."""
     head = Stream.current_id(stream)
-    return head, read_events(stream, after, limit)
+    return head, read_events(stream, after, limit, max_bytes=max_bytes)
 
 
-def read_events(stream: str, after: int, limit: int, upto: int | None = None) -> list[LoggedEvent]:
-    """Up to `limit` logged events of `stream` with ids above `after` (and at most `upto`)."""
+def read_events(
+    stream: str, after: int, limit: int, upto: int | None = None, max_bytes: int | None = None
+) -> list[LoggedEvent]:
+    """Up to `limit` logged events of `stream` with ids above `after` (and at most `upto`), in
+    order; with `max_bytes`, no more events than fit in that much data (at least one)."""
     rows = Event.objects.filter(stream_id=stream, sequence__gt=after)
     if upto is not None:
         rows = rows.filter(sequence__lte=upto)
     values = rows.order_by("sequence").values_list("sequence", "event", "data")[:limit]
-    return [LoggedEvent(*row) for row in values]
+    if max_bytes is None:
+        return [LoggedEvent(*row) for row in values]
+    # Rows arrive a few at a time, so a batch of large events stops at the budget without the
+    # rest of them ever being read into memory.
+    events: list[LoggedEvent] = []
+    size = 0
+    for row in values.iterator(chunk_size=min(limit, 50)):
+        events.append(LoggedEvent(*row))
+        size += len(row[2]) + len(row[1])
+        if size >= max_bytes:
+            break
+    return events

@@ -36,6 +36,8 @@ def test_defaults_are_documented_values(settings: Any) -> None:
         "RETRY_AFTER": 5,
         "CATCH_UP_INTERVAL": None,
         "REPLAY_BATCH": 500,
+        "REPLAY_BYTES": 1024 * 1024,
+        "MAX_STREAMS_PER_CONNECTION": 16,
         "RETENTION_DAYS": 7,
         "PRUNE_INTERVAL": None,
         "SHUTDOWN_DRAIN": 0.5,

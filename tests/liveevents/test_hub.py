@@ -57,11 +57,13 @@ def counting_reads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
     reads: list[tuple[int, int]] = []
     real = log.read_events
 
-    def read_events(stream: str, after: int, limit: int, upto: int | None = None) -> Any:
+    def read_events(
+        stream: str, after: int, limit: int, upto: int | None = None, max_bytes: int | None = None
+    ) -> Any:
         reads.append((after, limit))
-        return real(stream, after, limit, upto)
+        return real(stream, after, limit, upto, max_bytes)
 
-    for module in ("liveevents.hub", "liveevents.views"):
+    for module in ("liveevents.hub", "liveevents.delivery"):
         monkeypatch.setattr(f"{module}.read_events", read_events)
     return reads
 

@@ -131,16 +131,16 @@ async def quiet_hub(hub: StreamHub, settings: Any) -> AsyncIterator[StreamHub]:
 async def test_a_reconnect_storm_shares_one_log_read_and_never_a_stale_one(
     quiet_hub: StreamHub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import liveevents.hub
+    import liveevents.replay
 
     reads: list[int] = []
-    real_read = liveevents.hub.read_head_then_events
+    real_read = liveevents.replay.read_head_then_events
 
-    def counted_read(stream: str, after: int, limit: int) -> Any:
+    def counted_read(stream: str, after: int, limit: int, max_bytes: int | None = None) -> Any:
         reads.append(after)
-        return real_read(stream, after, limit)
+        return real_read(stream, after, limit, max_bytes)
 
-    monkeypatch.setattr(liveevents.hub, "read_head_then_events", counted_read)
+    monkeypatch.setattr(liveevents.replay, "read_head_then_events", counted_read)
     await sync_to_async(publish_many)(60)
     # A listener keeps the stream followed, as on a server whose other clients reconnect.
     anchor = await open_stream(URL)
@@ -167,19 +167,19 @@ async def test_a_connection_joining_a_read_made_before_an_event_still_gets_that_
 ) -> None:
     import threading
 
-    import liveevents.hub
+    import liveevents.replay
 
     started, release = threading.Event(), threading.Event()
-    real_read = liveevents.hub.read_head_then_events
+    real_read = liveevents.replay.read_head_then_events
 
-    def slow_first_read(stream: str, after: int, limit: int) -> Any:
-        result = real_read(stream, after, limit)
+    def slow_first_read(stream: str, after: int, limit: int, max_bytes: int | None = None) -> Any:
+        result = real_read(stream, after, limit, max_bytes)
         if not started.is_set():
             started.set()
             release.wait(5)  # the query is done; its result reaches the loop only later
         return result
 
-    monkeypatch.setattr(liveevents.hub, "read_head_then_events", slow_first_read)
+    monkeypatch.setattr(liveevents.replay, "read_head_then_events", slow_first_read)
     await sync_to_async(publish_many)(5)
     anchor = await open_stream(URL)
     await anchor.read_until(lambda r: r.parser.retry is not None)
@@ -426,7 +426,7 @@ async def test_a_tick_between_opening_a_stream_and_its_waiting_listeners_orphans
         loop.call_soon(lambda: [hub._forget(s) for s in list(hub.streams.values()) if not s.subscribers])
 
     hub._open_stream = open_then_tick  # type: ignore[method-assign]
-    subscriptions = await asyncio.gather(*(hub.subscribe("bulletins") for _ in range(3)))
+    subscriptions = await asyncio.gather(*(hub.subscribe(("bulletins",)) for _ in range(3)))
     hub._open_stream = opened  # type: ignore[method-assign]
     assert set(subscriptions) <= hub.streams["bulletins"].subscribers
     await sync_to_async(publish_many)(1)

@@ -175,9 +175,17 @@ async def test_malformed_last_event_id_query_parameter_is_400(hub: StreamHub, la
     assert b"lastEventId" in response.body
 
 
-async def test_malformed_last_event_id_is_checked_before_the_readers(hub: StreamHub) -> None:
+async def test_a_reader_who_may_not_read_gets_403_whatever_else_is_wrong(hub: StreamHub) -> None:
+    # Nothing is said about a stream the client may not read: not its id syntax, not its format.
+    assert (await refused(NOTES, {"Last-Event-ID": "abc"})).status == 403
+    assert (await refused(NOTES, {"Accept": "text/html"})).status == 403
+
+
+async def test_a_reader_who_may_read_gets_400_for_a_malformed_id(hub: StreamHub) -> None:
     # Still 400, not a stream: a browser would otherwise retry the bad id for ever.
-    assert (await refused(NOTES, {"Last-Event-ID": "abc"})).status == 400
+    cookie = await sync_to_async(session_cookie_for)("reader")
+    response = await refused(NOTES, {"Last-Event-ID": "abc", "Cookie": cookie})
+    assert response.status == 400
 
 
 async def test_long_malformed_id_is_truncated_in_the_message(hub: StreamHub) -> None:

@@ -86,7 +86,7 @@ async def test_replay_and_bad_ids_on_the_direct_path(hub: StreamHub) -> None:
     bad = await request(router, BULLETINS, {"Last-Event-ID": "-1"})
     await bad.read_to_end()
     assert bad.status == 400
-    assert b"must be a non-negative integer" in bad.body
+    assert b"is not a non-negative integer" in bad.body
     assert router.passed_on == []
     assert hub.connection_count == 0
 

@@ -1,0 +1,168 @@
+"""The body of a stream response, for one stream or several: retry, replay, live frames, the end.
+
+What the Django view and the ASGI router both stream, after access.check_request admitted it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator
+
+from liveevents.access import Admission
+from liveevents.conf import get_config
+from liveevents.cursor import format_cursor
+from liveevents.frames import Frame, closed_among_others, closed_frame, logged_frame, reset_frame
+from liveevents.log import read_events, run_in_db_thread
+from liveevents.pacer import TransportPacer
+from liveevents.sse import encode_retry
+from liveevents.subscription import Subscription
+
+logger = logging.getLogger(__name__)
+
+
+class Positions:
+    """Where one connection stands in each stream it follows, and how its frames are written:
+    plain ids on a stream's own URL, the cursor (the frame's stream first) on the multiplexed one."""
+
+    __slots__ = ("at", "multiplexed", "open", "order")
+
+    def __init__(self, order: tuple[str, ...], at: dict[str, int], multiplexed: bool) -> None:
+        self.order = order
+        self.at = at
+        self.multiplexed = multiplexed
+        self.open = set(order)
+
+    def logged(self, frame: Frame) -> bytes:
+        assert frame.stream is not None and frame.id is not None
+        self.at[frame.stream] = frame.id
+        if not self.multiplexed:
+            return frame.payload
+        cursor = format_cursor(self.at, frame.stream, self.order)
+        return b"id: " + cursor.encode() + b"\n" + frame.payload[frame.body_at :]
+
+    def closed(self, stream: str) -> bytes:
+        self.open.discard(stream)
+        return closed_among_others(stream) if self.multiplexed else b""
+
+
+async def stream_body(
+    admission: Admission, pacer: TransportPacer | None = None
+) -> AsyncGenerator[bytes]:
+    """Retry, replay after each position, then live frames, until the streams close, the client
+    leaves, or it falls too far behind. With a pacer (daphne behind StreamBackpressure) nothing more
+    is written while the client's socket is full; its bounded queue then overflows and it is cut off.
+    """
+    hub = admission.hub
+    try:
+        try:
+            # Subscribed before the first byte: a client that sees `retry:` misses nothing after it.
+            subscription = await hub.subscribe(admission.streams)
+        except Exception:
+            logger.exception("Could not open %s; the client will reconnect.", ", ".join(admission.streams))
+            yield encode_retry(get_config()["RETRY"])
+            return
+        try:
+            yield encode_retry(get_config()["RETRY"])
+            if pacer is not None:
+                pacer.start()
+            async for chunk in _frames(admission, subscription, pacer):
+                yield chunk
+            if subscription.overflowed and pacer is not None:
+                # Its socket is full: drop it now rather than queue the end of the response behind it.
+                pacer.abort()
+        finally:
+            hub.unsubscribe(subscription)
+    finally:
+        admission.slot.release()
+
+
+async def _frames(
+    admission: Admission, subscription: Subscription, pacer: TransportPacer | None
+) -> AsyncIterator[bytes]:
+    positions = Positions(
+        admission.streams,
+        {name: admission.positions.get(name, subscription.start_ids[name]) for name in admission.streams},
+        admission.multiplexed,
+    )
+    if subscription.closed:
+        if not admission.multiplexed:
+            yield closed_frame(admission.streams[0]).payload
+            return
+        yield b"".join(positions.closed(name) for name in admission.streams if name in subscription.closed)
+        admission.hub.unsubscribe(subscription, subscription.closed)
+    for name in admission.streams:
+        if name in admission.positions and name in positions.open:
+            async for chunk in _replay(admission, subscription, positions, name):
+                if pacer is not None:
+                    await subscription.wait_until_writable(pacer.writable)
+                if subscription.overflowed:
+                    return
+                yield chunk
+    while positions.open and not subscription.overflowed:
+        if pacer is not None:
+            await subscription.wait_until_writable(pacer.writable)
+            if subscription.overflowed:
+                return
+        # Whatever queued up while we waited goes out in one write.
+        chunks: list[bytes] = []
+        final = False
+        for frame in await subscription.take():
+            stream = frame.stream
+            if stream is None:  # the connection's own: a keepalive, or the drain that ends it
+                chunks.append(frame.payload)
+                final = frame.final
+            elif stream not in positions.open:
+                continue
+            elif frame.closed:
+                if not admission.multiplexed:
+                    chunks.append(frame.payload)
+                    final = True
+                else:
+                    chunks.append(positions.closed(stream))
+                    admission.hub.unsubscribe(subscription, (stream,))
+                    final = not positions.open
+            elif frame.reset:
+                chunks.append(positions.logged(frame))
+            else:
+                assert frame.id is not None
+                position = positions.at[stream]
+                if frame.id <= position:
+                    continue
+                if frame.id > position + 1:
+                    # The hub delivered past us (we joined mid-catch-up): read the hole from the log.
+                    missing = await run_in_db_thread(
+                        read_events, stream, position, frame.id - 1 - position, frame.id - 1
+                    )
+                    chunks.extend(positions.logged(logged_frame(stream, event)) for event in missing)
+                chunks.append(positions.logged(frame))
+            if final:
+                break
+        if chunks:
+            yield b"".join(chunks)
+        if final:
+            return
+
+
+async def _replay(
+    admission: Admission, subscription: Subscription, positions: Positions, stream: str
+) -> AsyncIterator[bytes]:
+    """Every logged event of `stream` after the client's position, in order, a batch per chunk;
+    a reset instead when they are gone or the position is ahead of the log."""
+    hub = admission.hub
+    last_id = admission.positions[stream]
+    start_id = subscription.start_ids[stream]
+    read = await hub.replays.read_after(stream, last_id, start_id, hub.delivered(stream))
+    # Every id up to the head was committed before the head was read (ids follow commit order), so
+    # a first event other than last_id + 1 can only mean pruning, never a commit in between.
+    if last_id > read.head or (read.head > last_id and read.first != last_id + 1):
+        yield positions.logged(reset_frame(stream, read.head))
+        return
+    while read.last is not None:
+        if admission.multiplexed:
+            yield b"".join(positions.logged(frame) for frame in read.frames)
+        else:
+            positions.at[stream] = read.last
+            yield read.payload
+        if read.last >= read.head:
+            return
+        read = await hub.replays.read_after(stream, read.last, start_id, hub.delivered(stream))
