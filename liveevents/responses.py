@@ -19,6 +19,8 @@ def stream_headers(request: HttpRequest) -> list[tuple[str, str]]:
         ("Cache-Control", "no-cache"),
         # nginx and other proxies: pass each event on at once.
         ("X-Accel-Buffering", "no"),
+        # Cross-origin requests are answered with other headers (CORS, by the project's middleware).
+        ("Vary", "origin"),
     ]
     if GZIP_MIDDLEWARE in settings.MIDDLEWARE:
         # Any Content-Encoding, even empty, keeps GZipMiddleware from buffering the stream.

@@ -1,10 +1,14 @@
-"""Template tags for pages that render state and then follow a stream."""
+"""Template tags for pages that render state and then follow streams: the URL to connect to, and
+the position the rendered state matches, read before the state (tags run in document order)."""
 
 from __future__ import annotations
+
+from urllib.parse import urlencode
 
 from django import template
 from django.urls import reverse
 
+from liveevents.cursor import format_cursor
 from liveevents.models import Stream
 
 register = template.Library()
@@ -21,3 +25,17 @@ def stream_last_id(stream: str) -> int:
     """The stream's current id: render it with the page, read it before the page's data, and
     pass it to the client so nothing is missed between render and connect."""
     return Stream.current_id(stream)
+
+
+@register.simple_tag
+def streams_url(*streams: str) -> str:
+    """The URL that serves `streams` over one connection: /events/?stream=A&stream=B."""
+    return reverse("liveevents:streams") + "?" + urlencode([("stream", name) for name in streams])
+
+
+@register.simple_tag
+def stream_cursor(*streams: str) -> str:
+    """The cursor of `streams` now (`A:12,B:3`), for the client of streams_url: what
+    stream_last_id is to one stream."""
+    heads = dict(Stream.objects.filter(name__in=streams).values_list("name", "last_id"))
+    return format_cursor({name: heads.get(name, 0) for name in streams}, streams[0], streams)

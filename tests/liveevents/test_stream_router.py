@@ -180,3 +180,25 @@ async def test_https_settings_hold_on_the_direct_path(hub: StreamHub, settings: 
     assert secure.headers["strict-transport-security"] == "max-age=3600; includeSubDomains"
     assert router.passed_on == [BULLETINS]
     await secure.disconnect()
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+@pytest.mark.parametrize("path", [BULLETINS, "/events/?stream=bulletins"])
+async def test_router_and_view_send_the_same_headers(
+    hub: StreamHub, settings: Any, scheme: str, path: str
+) -> None:
+    settings.SECURE_HSTS_SECONDS = 3600
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "django.middleware.clickjacking.XFrameOptionsMiddleware"]
+    direct = StreamResponse(CountingRouter(), path)
+    through_django = StreamResponse(get_asgi_application(), path)
+    for response in (direct, through_django):
+        response.scope["scheme"] = scheme
+        await response.start()
+        await response.disconnect()
+    assert direct.status == through_django.status == 200
+    assert direct.headers == through_django.headers
+    assert direct.headers["x-content-type-options"] == "nosniff"
+    assert direct.headers["referrer-policy"] == "same-origin"
+    assert direct.headers["cross-origin-opener-policy"] == "same-origin"
+    assert direct.headers["x-frame-options"] == "DENY"
+    assert ("strict-transport-security" in direct.headers) is (scheme == "https")

@@ -18,3 +18,11 @@ def test_the_last_id_is_the_stream_head(db: None) -> None:
     publish("bulletins", "tick", "2")
     publish("notes", "tick", "3")
     assert PAGE.render(Context()) == "/events/bulletins/ 2"
+
+
+def test_several_streams_render_one_url_and_one_cursor(db: None) -> None:
+    publish("notes", "tick", "1")
+    page = Template(
+        "{% load liveevents %}{% streams_url 'bulletins' 'notes' %} {% stream_cursor 'bulletins' 'notes' %}"
+    )
+    assert page.render(Context()) == "/events/?stream=bulletins&amp;stream=notes bulletins:0,notes:1"
