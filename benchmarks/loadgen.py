@@ -1,6 +1,6 @@
 """Load generator: thousands of SSE streams on raw asyncio sockets, in a process of its own.
 
-    .venv/bin/python benchmarks/loadgen.py        (driven by benchmarks/run.py through stdin/stdout)
+    .venv/bin/python -m benchmarks.loadgen        (driven by benchmarks.run through stdin/stdout)
 
 One JSON command per line on stdin, one JSON answer per line on stdout:
 
@@ -19,208 +19,36 @@ One JSON command per line on stdin, one JSON answer per line on stdout:
   {"op": "close", "group": "g"}                 closes the group's streams
   {"op": "quit"}
 
-Each client behaves like EventSource: when a stream ends or fails it reconnects (after
-`reconnect_delay` seconds) with Last-Event-ID set to the last id it received. Receive times are
-time.time() when the bytes carrying an event were read. Every wait is bounded.
+Each client behaves like EventSource (it reads with liveevents' WHATWG parser): when a stream ends
+or fails it reconnects (after `reconnect_delay` seconds) with Last-Event-ID set to the last event
+id it received. It records the benchmark's event (flightStateUpdate) and counts stream resets.
+Receive times are time.time() when the bytes carrying an event were read. Every wait is bounded.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import functools
 import json
 import os
-import resource
 import socket
 import sys
 import time
 from collections import Counter
 from typing import Any
 
-from sse_wire import Dechunker
+from benchmarks.loadgen_streams import HOST, Client, StreamProtocol, error_kind
+from benchmarks.support.limits import raise_open_files
+from benchmarks.support.stats import percentile, summarise
 
-HOST = "127.0.0.1"
 MAX_LIFETIME = 4 * 3600  # seconds: the process ends by itself after this, whatever happens
-RESET_EVENTS = {"streamReset", "stream-reset"}
 
 
 def sequence_number(event_id: str) -> int:
     """The integer of an id: liveevents' "17", or django-eventstream's "flights:17"."""
     return int(event_id.rsplit(":", 1)[-1])
-
-
-def percentile(ordered: list[float], q: float) -> float:
-    """Nearest-rank percentile of an already sorted list."""
-    if not ordered:
-        return float("nan")
-    rank = max(1, min(len(ordered), int(-(-q * len(ordered) // 100))))
-    return ordered[rank - 1]
-
-
-def summarise(values: list[float]) -> dict[str, Any]:
-    ordered = sorted(values)
-    if not ordered:
-        return {"n": 0}
-    return {
-        "n": len(ordered),
-        "min": ordered[0],
-        "p50": percentile(ordered, 50),
-        "p90": percentile(ordered, 90),
-        "p99": percentile(ordered, 99),
-        "max": ordered[-1],
-        "mean": sum(ordered) / len(ordered),
-        # 101 quantiles, for the report's charts.
-        "quantiles": [percentile(ordered, q) if q else ordered[0] for q in range(0, 101)],
-    }
-
-
-class Client:
-    """One EventSource-like reader; its records survive reconnects."""
-
-    __slots__ = (
-        "attempts",
-        "errors",
-        "last_id",
-        "opened_at",
-        "port",
-        "path",
-        "received",
-        "reconnect",
-        "reconnects",
-        "records",
-        "resets",
-        "stopping",
-        "task",
-        "transport",
-    )
-
-    def __init__(self, port: int, path: str, last_id: str | None, reconnect: bool) -> None:
-        self.port = port
-        self.path = path
-        self.last_id = last_id
-        self.reconnect = reconnect
-        self.records: list[tuple[str, float]] = []  # (raw id, receive time), in order
-        self.received: dict[str, float] = {}  # first receive time of each id
-        self.errors: Counter[str] = Counter()
-        self.reconnects = 0
-        self.resets = 0
-        self.attempts = 0
-        self.stopping = False
-        self.opened_at: float | None = None
-        self.transport: asyncio.Transport | None = None
-        self.task: asyncio.Task[None] | None = None
-
-    def request(self) -> bytes:
-        lines = [
-            f"GET {self.path} HTTP/1.1",
-            f"Host: {HOST}:{self.port}",
-            "Accept: text/event-stream",
-            "Cache-Control: no-cache",
-        ]
-        if self.last_id is not None:
-            lines.append(f"Last-Event-ID: {self.last_id}")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-    def record(self, event_id: str, event: str, at: float) -> None:
-        self.last_id = event_id
-        if event in RESET_EVENTS:
-            self.resets += 1
-            return
-        self.records.append((event_id, at))
-        self.received.setdefault(event_id, at)
-
-
-class StreamProtocol(asyncio.Protocol):
-    """One HTTP/1.1 SSE response: status, headers, chunked or close-delimited body, SSE fields."""
-
-    def __init__(self, client: Client, opened: asyncio.Future[str], closed: asyncio.Future[None]) -> None:
-        self.client = client
-        self.opened = opened  # result: "ok", or an error kind
-        self.closed = closed
-        self.head = b""
-        self.in_body = False
-        self.dechunker: Dechunker | None = None
-        self.buffer = b""
-        self.event_id: str | None = None
-        self.event = ""
-        self.has_data = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.client.transport = transport
-        transport.write(self.client.request())
-
-    def data_received(self, data: bytes) -> None:
-        now = time.time()
-        if not self.in_body:
-            self.head += data
-            end = self.head.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            head, data = self.head[:end], self.head[end + 4 :]
-            self.head = b""
-            status_line, _, headers = head.partition(b"\r\n")
-            try:
-                status = int(status_line.split()[1])
-            except (IndexError, ValueError):
-                status = 0
-            if status != 200:
-                self._open(f"http-{status}")
-                self.client.transport.close()  # type: ignore[union-attr]
-                return
-            if b"chunked" in headers.lower():
-                self.dechunker = Dechunker()
-            self.in_body = True
-        body = self.dechunker.feed(data) if self.dechunker is not None else data
-        if body:
-            self._open("ok")
-            self._parse(body, now)
-        if self.dechunker is not None and self.dechunker.done:
-            self.client.transport.close()  # type: ignore[union-attr]
-
-    def _parse(self, body: bytes, now: float) -> None:
-        buffer = self.buffer + body if self.buffer else body
-        *lines, self.buffer = buffer.split(b"\n")
-        for line in lines:
-            if not line or line == b"\r":
-                if self.has_data and self.event_id is not None:
-                    self.client.record(self.event_id, self.event, now)
-                self.event_id, self.event, self.has_data = None, "", False
-                continue
-            if line[:1] == b":":
-                continue
-            name, _, value = line.rstrip(b"\r").partition(b":")
-            if value[:1] == b" ":
-                value = value[1:]
-            if name == b"id":
-                self.event_id = value.decode()
-            elif name == b"event":
-                self.event = value.decode()
-            elif name == b"data":
-                self.has_data = True
-
-    def _open(self, result: str) -> None:
-        if not self.opened.done():
-            self.opened.set_result(result)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.client.transport = None
-        self._open("eof-before-stream" if exc is None else _error_kind(exc))
-        if not self.closed.done():
-            self.closed.set_result(None)
-
-
-def _error_kind(error: BaseException) -> str:
-    if isinstance(error, ConnectionRefusedError):
-        return "refused"
-    if isinstance(error, ConnectionResetError):
-        return "reset"
-    if isinstance(error, TimeoutError | asyncio.TimeoutError):
-        return "timeout"
-    if isinstance(error, OSError) and error.errno is not None:
-        return f"oserror-{error.errno}"
-    return type(error).__name__
 
 
 class Group:
@@ -257,7 +85,7 @@ class LoadGenerator:
                     )
                     result = await asyncio.wait_for(opened, timeout)
                 except (TimeoutError, OSError) as error:
-                    result = _error_kind(error)
+                    result = error_kind(error)
                     if client.transport is not None:
                         client.transport.abort()
             if result != "ok":
@@ -418,15 +246,8 @@ class LoadGenerator:
         return {"closed": len(group.clients)}
 
 
-def raise_nofile() -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-async def main() -> None:
-    limit = raise_nofile()
+async def serve() -> None:
+    limit = raise_open_files()[0]
     generator = LoadGenerator()
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=2**26)
@@ -460,6 +281,15 @@ async def main() -> None:
         await generator.close({"group": name})
 
 
-if __name__ == "__main__":
+def main() -> None:
+    argparse.ArgumentParser(
+        prog="python -m benchmarks.loadgen",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    ).parse_args()
     socket.setdefaulttimeout(30)
-    asyncio.run(main())
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,11 +1,11 @@
 """The benchmark's publisher process: publishes on command and reports (id, publish time) per event.
 
-    .venv/bin/python benchmarks/publisher.py --http URL          # saves inside the server (POST
-                                                                   /__bench__/save), stamped at commit
-    .venv/bin/python benchmarks/publisher.py --django SAVER      # saves here (DJANGO_SETTINGS_MODULE
-                                                                   from the environment), stamped at commit
-    .venv/bin/python benchmarks/publisher.py --nchan URL         # POSTs to Nchan's publisher location,
-                                                                   stamped just before each POST
+    .venv/bin/python -m benchmarks.publisher --http URL      # saves inside the server (POST
+                                                               /__bench__/save), stamped at commit
+    .venv/bin/python -m benchmarks.publisher --django SAVER  # saves here (DJANGO_SETTINGS_MODULE
+                                                               from the environment), stamped at commit
+    .venv/bin/python -m benchmarks.publisher --nchan URL     # POSTs to Nchan's publisher location,
+                                                               stamped just before each POST
 
 One JSON command per line on stdin: {"count": K, "interval": S, "jitter": 0.5}; one JSON answer per
 line on stdout: {"events": [[id, time], ...], "seconds": S} or {"error": "..."}. The i-th event is
@@ -22,10 +22,8 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-from pathlib import Path
 from typing import Any
 
-BASE_DIR = Path(__file__).resolve().parent.parent
 MAX_LIFETIME = 4 * 3600
 
 
@@ -106,7 +104,6 @@ def serve(publish: Any) -> None:
 def serve_django(saver_name: str) -> None:
     """Saves in this process. The saves run in one sync_to_async thread under one event loop, so
     that liveevents' on-commit group_send (async_to_sync) reuses that loop and its Redis connection."""
-    sys.path.insert(0, str(BASE_DIR))
     import django
 
     django.setup()
@@ -142,7 +139,9 @@ def serve_django(saver_name: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.publisher", description=__doc__.split("\n\n")[0]
+    )
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--http", metavar="URL", help="server base URL with /__bench__/save")
     mode.add_argument("--django", metavar="SAVER", choices=["liveevents", "eventstream"])

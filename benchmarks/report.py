@@ -1,366 +1,36 @@
-"""BENCHMARKS.md from benchmarks/run.py's results: tables (median and min-max of the repeats),
+"""BENCHMARKS.md from benchmarks.run's results: tables (median and min-max of the repeats),
 ratios between peers, and matplotlib charts (PNG) linked from the report.
 
-    .venv/bin/python benchmarks/report.py results.json [--output BENCHMARKS.md] [--charts-dir DIR]
+    .venv/bin/python -m benchmarks.report results.json [--output BENCHMARKS.md] [--charts-dir DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
-import statistics
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-REFERENCES = [
-    # (other, liveevents peer it is compared with)
-    ("eventstream-daphne", "liveevents-daphne"),
-    ("eventstream-redis", "liveevents-redis"),
-    ("nchan", "liveevents-daphne"),
-    ("nchan", "liveevents-uvicorn"),
-    ("nchan", "liveevents-granian"),
-    ("liveevents-uvicorn", "liveevents-daphne"),
-    ("liveevents-granian", "liveevents-daphne"),
-]
-COLORS = {
-    "liveevents-daphne": "#1f77b4",
-    "liveevents-uvicorn": "#17becf",
-    "liveevents-granian": "#9467bd",
-    "liveevents-redis": "#2ca02c",
-    "eventstream-daphne": "#d62728",
-    "eventstream-redis": "#ff7f0e",
-    "nchan": "#7f7f7f",
-}
-
-Getter = Callable[[dict[str, Any]], float | None]
-
-
-def _get(data: dict[str, Any], *path: str) -> Any:
-    for key in path:
-        if not isinstance(data, dict) or key not in data:
-            return None
-        data = data[key]
-    return data
-
-
-def values_at(results: dict[str, Any], peer: str, n: int, getter: Getter) -> list[float]:
-    out = []
-    for run in _get(results, "peers", peer, "runs") or []:
-        measured = _get(run, "n", str(n))
-        if measured:
-            value = getter(measured)
-            if value is not None and not (isinstance(value, float) and math.isnan(value)):
-                out.append(float(value))
-    return out
-
-
-def throughput_values(results: dict[str, Any], peer: str, key: str) -> list[float]:
-    out = []
-    for run in _get(results, "peers", peer, "runs") or []:
-        value = _get(run, "throughput", key)
-        if value is not None:
-            out.append(float(value))
-    return out
-
-
-def fmt_number(value: float, digits: int = 0) -> str:
-    if value >= 100 or digits == 0:
-        return f"{value:,.0f}"
-    return f"{value:,.{digits}f}"
-
-
-def cell(values: list[float], digits: int = 0, unit: str = "") -> str:
-    if not values:
-        return "—"
-    median = statistics.median(values)
-    text = fmt_number(median, digits) + unit
-    if len(values) > 1:
-        text += f" ({fmt_number(min(values), digits)}–{fmt_number(max(values), digits)})"
-    return text
-
-
-def median_or_none(values: list[float]) -> float | None:
-    return statistics.median(values) if values else None
-
-
-# Metric getters on one measurement at N.
-def memory(m: dict[str, Any]) -> float | None:
-    return _get(m, "memory", "per_connection_kib")
-
-
-def latency(q: str) -> Getter:
-    return lambda m: _get(m, "latency", "latency_ms", q)
-
-
-def connect_rate(m: dict[str, Any]) -> float | None:
-    return _get(m, "connect", "rate")
-
-
-def connect_errors(m: dict[str, Any]) -> float | None:
-    errors = _get(m, "connect", "errors")
-    if errors is None:
-        return None
-    return float(sum(v for k, v in errors.items() if k != "stream-ended"))
-
-
-def storm_seconds(m: dict[str, Any]) -> float | None:
-    return _get(m, "storm", "all_seconds")
-
-
-def storm_errors(m: dict[str, Any]) -> float | None:
-    errors = _get(m, "storm", "errors")
-    return None if errors is None else float(sum(errors.values()))
-
-
-def missing(m: dict[str, Any]) -> float | None:
-    return _get(m, "latency", "missing")
-
-
-def peers_in(results: dict[str, Any]) -> list[str]:
-    return [name for name, entry in results["peers"].items() if entry.get("runs")]
-
-
-def status_at(results: dict[str, Any], peer: str, n: int) -> str | None:
-    """Why a peer has no figures at N: it failed there, its storm did not end, or it failed at a
-    smaller N (larger ones are then skipped)."""
-    deadline = results["meta"]["config"].get("storm_deadline")
-    for run in _get(results, "peers", peer, "runs") or []:
-        measured = _get(run, "n", str(n))
-        if measured and measured.get("error"):
-            return "error"
-        if measured and measured.get("connect", {}).get("failed"):
-            failed = measured["connect"]["failed"]
-            return f"{failed} of {n} not opened"
-        storm = (measured or {}).get("storm")
-        if storm and storm.get("all_seconds") is None:
-            return f"not all within {deadline:.0f} s ({storm.get('complete', 0):,}/{n:,} replayed)"
-        if not measured and run.get("n"):
-            return "not run: failed at a smaller N"
-    return None
-
-
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def per_n_table(
-    results: dict[str, Any], connections: list[int], getter: Getter, digits: int = 0, unit: str = ""
-) -> str:
-    rows = []
-    for peer in peers_in(results):
-        row = [f"`{peer}`"]
-        for n in connections:
-            values = values_at(results, peer, n, getter)
-            row.append(cell(values, digits, unit) if values else (status_at(results, peer, n) or "—"))
-        rows.append(row)
-    return table(["peer"] + [f"N = {n:,}" for n in connections], rows)
-
-
-def ratio_rows(results: dict[str, Any], connections: list[int]) -> list[list[str]]:
-    metrics: list[tuple[str, Getter | str]] = [
-        ("memory / stream", memory),
-        ("broadcast p50", latency("p50")),
-        ("broadcast p99", latency("p99")),
-        ("connects / s", connect_rate),
-        ("storm: all replayed", storm_seconds),
-        ("max events / s", "max_rate"),
-    ]
-    present = set(peers_in(results))
-    rows = []
-    for other, reference in REFERENCES:
-        if other not in present or reference not in present:
-            continue
-        row = [f"`{other}` ÷ `{reference}`"]
-        for _, getter in metrics:
-            if isinstance(getter, str):
-                a = median_or_none(throughput_values(results, other, getter))
-                b = median_or_none(throughput_values(results, reference, getter))
-                where = ""
-            else:
-                a = b = None
-                where = ""
-                for n in reversed(connections):  # the largest N both reached
-                    a = median_or_none(values_at(results, other, n, getter))
-                    b = median_or_none(values_at(results, reference, n, getter))
-                    if a is not None and b is not None:
-                        where = f" @{n:,}"
-                        break
-            if a is None or b is None or b == 0:
-                row.append("—")
-            else:
-                row.append(f"{a / b:.2f}×{where}")
-        rows.append(row)
-    return [["comparison"] + [name for name, _ in metrics]] + rows
-
-
-# Each liveevents peer and the django-eventstream peer it is measured against.
-TARGET_PAIRS = {
-    "liveevents-daphne": "eventstream-daphne",
-    "liveevents-uvicorn": "eventstream-daphne",
-    "liveevents-granian": "eventstream-daphne",
-    "liveevents-redis": "eventstream-redis",
-}
-
-
-def target_rows(results: dict[str, Any], connections: list[int]) -> list[list[str]]:
-    """The issue's targets, checked on the medians: one row per (target, N, liveevents peer)."""
-    present = set(peers_in(results))
-    rows: list[list[str]] = []
-
-    def at(peer: str, n: int, getter: Getter) -> float | None:
-        return median_or_none(values_at(results, peer, n, getter))
-
-    def verdict(ok: bool | None) -> str:
-        return "—" if ok is None else ("met" if ok else "**missed**")
-
-    def compare(label: str, n: int, getter: Getter, eventstream_factor: float, nchan_factor: float) -> None:
-        for peer, rival in TARGET_PAIRS.items():
-            if peer not in present:
-                continue
-            ours = at(peer, n, getter)
-            theirs = at(rival, n, getter) if rival in present else None
-            nchan = at("nchan", n, getter) if "nchan" in present else None
-            if ours is None:
-                rows.append([label, f"{n:,}", f"`{peer}`", "—", "—", "—", verdict(False)])
-                continue
-            vs_rival = ours / theirs if theirs else None
-            vs_nchan = ours / nchan if nchan else None
-            checks = []
-            if vs_rival is not None:
-                checks.append(vs_rival <= eventstream_factor)
-            elif rival in present:
-                checks.append(True)  # the rival did not reach this N
-            if vs_nchan is not None:
-                checks.append(vs_nchan <= nchan_factor)
-            rows.append([
-                label,
-                f"{n:,}",
-                f"`{peer}`",
-                fmt_number(ours, 1),
-                f"{vs_rival:.2f}× `{rival}`" if vs_rival is not None else f"`{rival}`: no figure",
-                f"{vs_nchan:.2f}×" if vs_nchan is not None else "—",
-                verdict(all(checks) if checks else None),
-            ])  # fmt: skip
-
-    for n in connections:
-        compare("memory / idle stream (KiB): ≤ ¼ django-eventstream, ≤ 1.5× Nchan", n, memory, 0.25, 1.5)
-    for n in [n for n in connections if n >= 5000]:
-        compare("broadcast p99 (ms): ≤ ½ django-eventstream, ≤ 1.5× Nchan", n, latency("p99"), 0.5, 1.5)
-    for n in [n for n in connections if n == 5000]:
-        for peer in TARGET_PAIRS:
-            if peer not in present:
-                continue
-            seconds = values_at(results, peer, n, storm_seconds)
-            errors = values_at(results, peer, n, storm_errors)
-            runs = len(_get(results, "peers", peer, "runs") or [])
-            complete = len(seconds) == runs and runs > 0
-            ok = complete and max(seconds) <= 10 and not any(errors)
-            worst = (
-                f"worst run {max(seconds):.1f} s" if complete else f"{runs - len(seconds)} run(s) incomplete"
-            )
-            rows.append([
-                "reconnect storm: all replayed ≤ 10 s, no error (every run)", f"{n:,}", f"`{peer}`",
-                cell(seconds, 1, " s"), worst, f"storm errors {int(sum(errors))}", verdict(ok),
-            ])  # fmt: skip
-    for peer in TARGET_PAIRS:
-        if peer not in present:
-            continue
-        lost = sum(v for n in connections for v in values_at(results, peer, n, missing))
-        lost += sum(throughput_values(results, peer, "lost"))
-        rows.append(
-            [
-                "events lost, every load and run",
-                "all",
-                f"`{peer}`",
-                f"{int(lost):,}",
-                "",
-                "",
-                verdict(lost == 0),
-            ]
-        )
-    return rows
-
-
-def charts(results: dict[str, Any], connections: list[int], charts_dir: Path) -> dict[str, Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
-
-    charts_dir.mkdir(parents=True, exist_ok=True)
-    peers = peers_in(results)
-    made: dict[str, Path] = {}
-
-    def grouped(name: str, title: str, ylabel: str, getter: Getter, log: bool = False) -> None:
-        fig, ax = plt.subplots(figsize=(9, 4.5))
-        width = 0.8 / max(1, len(peers))
-        for index, peer in enumerate(peers):
-            xs, ys, low, high = [], [], [], []
-            for position, n in enumerate(connections):
-                values = values_at(results, peer, n, getter)
-                if values:
-                    median = statistics.median(values)
-                    xs.append(position + (index - (len(peers) - 1) / 2) * width)
-                    ys.append(median)
-                    low.append(median - min(values))
-                    high.append(max(values) - median)
-            if xs:
-                ax.bar(xs, ys, width, label=peer, color=COLORS.get(peer), yerr=[low, high], capsize=2)
-        ax.set_xticks(range(len(connections)), [f"{n:,}" for n in connections])
-        ax.set_xlabel("open streams (N)")
-        ax.set_ylabel(ylabel)
-        ax.set_title(title)
-        if log:
-            ax.set_yscale("log")
-            ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
-            ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.grid(axis="y", alpha=0.3)
-        ax.legend(fontsize=8, ncol=2)
-        fig.tight_layout()
-        path = charts_dir / f"{name}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        made[name] = path
-
-    grouped("memory", "Memory per idle stream (server RSS delta / N)", "KiB per stream", memory)
-    grouped("latency_p50", "Broadcast latency p50 (commit -> every client)", "ms", latency("p50"), log=True)
-    grouped("latency_p99", "Broadcast latency p99 (commit -> every client)", "ms", latency("p99"), log=True)
-    grouped("connect_rate", "New streams accepted per second", "streams / s", connect_rate, log=True)
-    grouped("storm", "Reconnect storm: all N back with a 50-event replay", "seconds", storm_seconds, log=True)
-
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    for peer in peers:
-        for index, run in enumerate(_get(results, "peers", peer, "runs") or []):
-            steps = _get(run, "throughput", "steps") or []
-            points = [(s["achieved"], s["p99_ms"]) for s in steps if s.get("p99_ms")]
-            if points:
-                ax.plot(*zip(*points, strict=True), marker="o", color=COLORS.get(peer),
-                        label=peer if index == 0 else None, alpha=0.8)  # fmt: skip
-    limit = results["meta"]["config"].get("p99_limit_ms", 1000)
-    ax.axhline(limit, color="black", linestyle="--", linewidth=0.8)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    for axis in (ax.xaxis, ax.yaxis):
-        axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
-        axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.set_xlabel("events per second (achieved)")
-    ax.set_ylabel("p99 latency, ms")
-    n = results["meta"]["config"].get("throughput_connections")
-    ax.set_title(f"Sustained throughput into {n:,} streams")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, ncol=2)
-    fig.tight_layout()
-    path = charts_dir / "throughput.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    made["throughput"] = path
-    return made
+from benchmarks.report_charts import charts
+from benchmarks.report_tables import (
+    cell,
+    connect_errors,
+    connect_rate,
+    latency,
+    lookup,
+    memory,
+    missing,
+    peers_in,
+    per_n_table,
+    ratio_rows,
+    storm_errors,
+    storm_seconds,
+    table,
+    target_rows,
+    throughput_values,
+    values_at,
+)
 
 
 def write_report(
@@ -480,8 +150,8 @@ def write_report(
         row = [f"`{peer}`"]
         for n in connections:
             lost = values_at(results, peer, n, missing)
-            contiguous = values_at(results, peer, n, lambda m: _get(m, "latency", "clients_contiguous"))
-            duplicated = values_at(results, peer, n, lambda m: _get(m, "latency", "duplicates"))
+            contiguous = values_at(results, peer, n, lambda m: lookup(m, "latency", "clients_contiguous"))
+            duplicated = values_at(results, peer, n, lambda m: lookup(m, "latency", "duplicates"))
             text = cell(lost) if lost else "—"
             if duplicated and max(duplicated):
                 text += f"; duplicates: {cell(duplicated)}"
@@ -502,19 +172,19 @@ def write_report(
     )
     rows = []
     for peer in peers_in(results):
-        runs = _get(results, "peers", peer, "runs") or []
+        runs = lookup(results, "peers", peer, "runs") or []
         steps_text = []
         for run in runs[:1]:
-            for s in _get(run, "throughput", "steps") or []:
+            for s in lookup(run, "throughput", "steps") or []:
                 steps_text.append(f"{s['achieved']:.0f}/s→p99 {s['p99_ms'] or 0:.0f}")
-        errors = [_get(run, "throughput", "error") for run in runs if _get(run, "throughput", "error")]
+        errors = [lookup(run, "throughput", "error") for run in runs if lookup(run, "throughput", "error")]
         rows.append([
             f"`{peer}`",
             cell(throughput_values(results, peer, "max_rate")),
             cell(throughput_values(results, peer, "lost")),
             cell([
-                float(sum(s.get("duplicates", 0) for s in _get(run, "throughput", "steps") or []))
-                for run in runs if _get(run, "throughput", "steps")
+                float(sum(s.get("duplicates", 0) for s in lookup(run, "throughput", "steps") or []))
+                for run in runs if lookup(run, "throughput", "steps")
             ]),
             (", ".join(steps_text) or "—") + (f" ({errors[0]})" if errors else ""),
         ])  # fmt: skip
@@ -605,7 +275,7 @@ def write_report(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("results", help="results.json written by run.py")
     parser.add_argument("--output", default="BENCHMARKS.md")
     parser.add_argument("--charts-dir", default="benchmarks/results")

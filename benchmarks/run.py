@@ -1,9 +1,9 @@
 """liveevents side by side with django-eventstream and Nchan, in one run; writes BENCHMARKS.md.
 
-    .venv/bin/python benchmarks/run.py [--quick] [--connections 1000,5000,10000] [--repeat 3]
+    .venv/bin/python -m benchmarks.run [--quick] [--connections 1000,5000,10000] [--repeat 3]
         [--output BENCHMARKS.md] [--peers NAME,...] [--no-browser]
 
-Peers (benchmarks/peers.py): liveevents under daphne, uvicorn and granian (SQLite + in-memory
+Peers (benchmarks/peers/): liveevents under daphne, uvicorn and granian (SQLite + in-memory
 layer), liveevents on two daphne processes with PostgreSQL + Redis, django-eventstream 5.3.4 under
 daphne (DjangoModelStorage; and its Redis mode on two processes), Nchan (nginx 1 worker).
 
@@ -16,7 +16,7 @@ For each peer, repeat and N (each on a freshly started server; --quick: one serv
   4. reconnect storm: every client disconnects, 50 events are published, then all N reconnect at
      once with Last-Event-ID 50 events behind: time until every client has all 50, errors.
 Then, at --throughput-connections streams: events per second in steps until p99 passes 1 s, and
-events lost. And save -> Chromium latency through benchmarks/save_to_browser.py.
+events lost (benchmarks/measure.py). And save -> Chromium latency (benchmarks/save_to_browser.py).
 
 The load generator (benchmarks/loadgen.py) and the publisher (benchmarks/publisher.py) are
 separate processes. Everything listens on 127.0.0.1; every wait is bounded.
@@ -26,337 +26,23 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import contextlib
 import json
 import os
-import queue
 import re
-import resource
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from daphne_site import BASE_DIR
-from peers import DEFAULT_PEERS, Peer, all_peers, machine, versions
-
-HERE = Path(__file__).resolve().parent
-
-
-@dataclass
-class Config:
-    connections: list[int]
-    repeat: int = 3
-    broadcasts: int = 20
-    broadcast_interval: float = 0.5
-    connect_concurrency: int = 200
-    connect_timeout: float = 30.0  # one connection attempt
-    connect_deadline: float = 300.0  # all N streams open
-    settle: float = 2.0  # idle seconds before reading RSS
-    rss_samples: int = 3  # median of this many VmRSS readings, 0.2 s apart
-    fresh_server_per_n: bool = True  # --quick: one server for every N
-    storm_behind: int = 50
-    storm_deadline: float = 300.0
-    throughput_connections: int = 1000
-    rates: list[int] = field(default_factory=lambda: [10, 25, 50, 100, 200, 400, 800, 1600])
-    step_seconds: float = 3.0
-    drain_timeout: float = 15.0
-    p99_limit_ms: float = 1000.0
-    browser_saves: int = 100
-    quick: bool = False
-
-
-class LineProcess:
-    """A child process that answers one JSON line per JSON command, read with a timeout."""
-
-    def __init__(self, command: list[str], env: dict[str, str] | None = None, name: str = "") -> None:
-        self.name = name or Path(command[1]).name
-        self.process = subprocess.Popen(
-            command, cwd=BASE_DIR, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-            bufsize=1,
-        )  # fmt: skip
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-        self.hello = self.read(120)
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(line)
-        self.lines.put(None)
-
-    def read(self, timeout: float) -> dict[str, Any]:
-        try:
-            line = self.lines.get(timeout=timeout)
-        except queue.Empty:
-            raise RuntimeError(f"{self.name}: no answer within {timeout:.0f} s") from None
-        if line is None:
-            raise RuntimeError(f"{self.name} exited ({self.process.poll()})")
-        answer: dict[str, Any] = json.loads(line)
-        if "error" in answer:
-            raise RuntimeError(f"{self.name}: {answer['error']}")
-        return answer
-
-    def ask(self, command: dict[str, Any], timeout: float) -> dict[str, Any]:
-        assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps(command) + "\n")
-        self.process.stdin.flush()
-        return self.read(timeout)
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            with contextlib.suppress(OSError):
-                assert self.process.stdin is not None
-                self.process.stdin.write(json.dumps({"op": "quit"}) + "\n")
-                self.process.stdin.close()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-
-
-class Publisher(LineProcess):
-    def publish(
-        self, count: int, interval: float, jitter: float = 0.0, max_seconds: float = 0.0
-    ) -> list[list[Any]]:
-        """Publish `count` events `interval` apart (none starts after `max_seconds`, if given)."""
-        timeout = 120 + (max_seconds or count * max(interval, 0.02) * 3)
-        command = {"count": count, "interval": interval, "jitter": jitter, "max_seconds": max_seconds}
-        events: list[list[Any]] = self.ask(command, timeout)["events"]
-        return events
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def rss_settled(peer: Peer, samples: int) -> int:
-    values = []
-    for _ in range(samples):
-        values.append(peer.rss_kib())
-        time.sleep(0.2)
-    return int(statistics.median(values))
-
-
-def warm_up(peer: Peer, loadgen: LineProcess, publisher: Publisher, config: Config) -> None:
-    """A few streams and events first, so lazy imports and caches are not counted per stream."""
-    loadgen.ask({"op": "connect", "group": "warm", "n": 20, "targets": peer.targets(), "concurrency": 20,
-                 "timeout": config.connect_timeout, "deadline": 60}, 90)  # fmt: skip
-    events = publisher.publish(3, 0.05)
-    loadgen.ask({"op": "collect", "group": "warm", "published": events, "timeout": 10}, 30)
-    loadgen.ask({"op": "close", "group": "warm"}, 60)
-
-
-class Session:
-    """A started, warmed-up server and its publisher process."""
-
-    def __init__(self, peer: Peer, loadgen: LineProcess, config: Config) -> None:
-        self.peer = peer
-        self.loadgen = loadgen
-        peer.start()
-        command, env = peer.publisher_command()
-        try:
-            self.publisher = Publisher(command, env, name=f"publisher ({peer.name})")
-            warm_up(peer, loadgen, self.publisher, config)
-        except BaseException:
-            peer.stop()
-            raise
-
-    def close(self) -> None:
-        for group in ("idle", "storm", "tp"):
-            with contextlib.suppress(Exception):
-                self.loadgen.ask({"op": "close", "group": group}, 120)
-        self.publisher.close()
-        self.peer.stop()
-
-
-def measure_connections(session: Session, n: int, config: Config) -> dict[str, Any]:
-    """Memory, connection rate, broadcast latency and reconnect storm at N streams."""
-    peer, loadgen, publisher = session.peer, session.loadgen, session.publisher
-    result: dict[str, Any] = {"n": n}
-    try:
-        time.sleep(config.settle)
-        rss_before = rss_settled(peer, config.rss_samples)
-        targets = peer.targets()
-        connect = loadgen.ask(
-            {"op": "connect", "group": "idle", "n": n, "targets": targets,
-             "concurrency": config.connect_concurrency, "timeout": config.connect_timeout,
-             "deadline": config.connect_deadline},
-            config.connect_deadline + 120,
-        )  # fmt: skip
-        result["connect"] = connect
-        log(
-            f"  {peer.name} N={n}: {connect['connected']}/{n} open in {connect['seconds']:.1f} s "
-            f"({connect['rate'] or 0:.0f}/s), errors {connect['errors']}"
-        )
-        time.sleep(config.settle)
-        rss_after = rss_settled(peer, config.rss_samples)
-        opened = max(1, connect["connected"])
-        result["memory"] = {
-            "rss_before_kib": rss_before,
-            "rss_after_kib": rss_after,
-            "per_connection_kib": (rss_after - rss_before) / opened,
-        }
-        if connect["failed"] or not peer.alive():
-            result["survived"] = False
-            return result
-
-        loadgen.ask({"op": "mark", "group": "idle"}, 60)
-        events = publisher.publish(config.broadcasts, config.broadcast_interval, jitter=0.5)
-        latency = loadgen.ask(
-            {"op": "collect", "group": "idle", "published": events, "timeout": config.drain_timeout,
-             "contiguous": peer.integer_ids},
-            config.drain_timeout + 120,
-        )  # fmt: skip
-        result["latency"] = latency
-        lat = latency["latency_ms"]
-        log(
-            f"  {peer.name} N={n}: broadcast p50 {lat.get('p50', float('nan')):.0f} ms "
-            f"p99 {lat.get('p99', float('nan')):.0f} ms max {lat.get('max', float('nan')):.0f} ms, "
-            f"missing {latency['missing']}, RSS/stream {result['memory']['per_connection_kib']:.1f} KiB"
-        )
-
-        # Reconnect storm: everyone leaves, 50 events happen, everyone comes back at once.
-        last_seen = events[-1][0]
-        loadgen.ask({"op": "close", "group": "idle"}, 120)
-        time.sleep(config.settle)
-        behind = publisher.publish(config.storm_behind, 0.0)
-        storm = loadgen.ask(
-            {"op": "connect", "group": "storm", "n": n, "targets": targets, "concurrency": n,
-             "timeout": config.connect_timeout, "deadline": config.storm_deadline,
-             "last_event_id": last_seen, "expect": [key for key, _ in behind]},
-            config.storm_deadline + 120,
-        )  # fmt: skip
-        result["storm"] = storm
-        seconds = f"{storm['all_seconds']:.1f} s" if storm["all_seconds"] is not None else "(not all)"
-        log(
-            f"  {peer.name} N={n}: storm: {storm['complete']}/{n} replayed in {seconds}, "
-            f"errors {storm['errors']}"
-        )
-        result["survived"] = storm["complete"] == n and peer.alive()
-        if result["survived"] and n == config.throughput_connections:
-            # The storm's streams are open and caught up: the throughput steps run on them.
-            result["throughput"] = throughput_steps(peer, loadgen, publisher, "storm", config)
-        return result
-    finally:
-        for group in ("idle", "storm"):
-            with contextlib.suppress(Exception):
-                loadgen.ask({"op": "close", "group": group}, 120)
-        result["server_alive_at_end"] = peer.alive()
-
-
-def throughput_steps(
-    peer: Peer, loadgen: LineProcess, publisher: Publisher, group: str, config: Config
-) -> dict[str, Any]:
-    """Events per second into the group's streams, in steps, until p99 passes the limit (or the
-    publisher falls far behind the rate: the saving side is saturated); events lost."""
-    n = config.throughput_connections
-    result: dict[str, Any] = {"n": n, "steps": []}
-    for rate in config.rates:
-        loadgen.ask({"op": "mark", "group": group}, 60)
-        # At most 2,000 events a step: the load generator keeps every (client, id) receipt.
-        count = min(2000, max(10, int(rate * config.step_seconds)))
-        events = publisher.publish(count, 1.0 / rate, max_seconds=config.step_seconds * 2)
-        span = events[-1][1] - events[0][1]
-        achieved = (len(events) - 1) / span if span > 0 else float(rate)
-        collected = loadgen.ask(
-            {"op": "collect", "group": group, "published": events, "timeout": config.drain_timeout,
-             "contiguous": peer.integer_ids},
-            config.drain_timeout + 120,
-        )  # fmt: skip
-        lat = collected["latency_ms"]
-        over = lat.get("p99", 0) > config.p99_limit_ms or collected["clients_complete"] < n
-        if collected["missing"]:
-            # Late or lost? Give the stragglers a minute to catch up before counting losses.
-            collected = loadgen.ask(
-                {"op": "collect", "group": group, "published": events, "timeout": 60,
-                 "contiguous": peer.integer_ids},
-                180,
-            )  # fmt: skip
-        step = {
-            "rate": rate,
-            "achieved": achieved,
-            "events": len(events),
-            "p50_ms": lat.get("p50"),
-            "p99_ms": lat.get("p99"),
-            "max_ms": lat.get("max"),
-            "missing": collected["missing"],
-            "duplicates": collected["duplicates"],
-            "clients_complete": collected["clients_complete"],
-            "clients_contiguous": collected["clients_contiguous"],
-            "reconnects": collected["reconnects"],
-            "resets": collected["resets"],
-            "errors": collected["errors"],
-            "open": collected["open"],
-            "silent_clients": collected["silent_clients"],
-        }
-        result["steps"].append(step)
-        log(
-            f"  {peer.name} throughput {rate}/s (achieved {achieved:.0f}/s): "
-            f"p50 {step['p50_ms'] or 0:.0f} ms "
-            f"p99 {step['p99_ms'] or 0:.0f} ms, missing {step['missing']}, reconnects {step['reconnects']}"
-        )
-        if over or achieved < 0.5 * rate or not peer.alive():
-            break
-    ok = [s for s in result["steps"] if (s["p99_ms"] or 0) <= config.p99_limit_ms and not s["missing"]]
-    result["max_rate"] = max((s["achieved"] for s in ok), default=0.0)
-    result["lost"] = sum(s["missing"] for s in result["steps"])
-    return result
-
-
-def measure_throughput(session: Session, config: Config) -> dict[str, Any]:
-    """The throughput steps with --throughput-connections streams."""
-    n = config.throughput_connections
-    connect = session.loadgen.ask(
-        {"op": "connect", "group": "tp", "n": n, "targets": session.peer.targets(),
-         "concurrency": config.connect_concurrency, "timeout": config.connect_timeout,
-         "deadline": config.connect_deadline},
-        config.connect_deadline + 120,
-    )  # fmt: skip
-    if connect["failed"]:
-        return {"n": n, "steps": [], "error": f"only {connect['connected']}/{n} streams opened"}
-    return throughput_steps(session.peer, session.loadgen, session.publisher, "tp", config)
-
-
-def run_peer(peer: Peer, loadgen: LineProcess, config: Config) -> dict[str, Any]:
-    """Every N (a fresh server each, unless --quick), then the throughput steps; `peer` is set up."""
-    run: dict[str, Any] = {"n": {}}
-    session: Session | None = None
-    try:
-        for n in config.connections:
-            try:
-                session = session or Session(peer, loadgen, config)
-                measured = measure_connections(session, n, config)
-            except Exception as error:
-                log(f"  {peer.name} N={n} failed: {error}")
-                measured = {"n": n, "error": str(error), "survived": False, "log": peer.logs()[-2000:]}
-            run["n"][str(n)] = measured
-            if config.fresh_server_per_n or not measured.get("survived"):
-                if session is not None:
-                    session.close()
-                session = None
-            if not measured.get("survived"):
-                log(f"  {peer.name}: did not survive N={n}; larger N skipped")
-                break
-        reused = run["n"].get(str(config.throughput_connections), {}).pop("throughput", None)
-        try:
-            if reused is None:
-                session = session or Session(peer, loadgen, config)
-            run["throughput"] = reused or measure_throughput(session, config)  # type: ignore[arg-type]
-        except Exception as error:
-            log(f"  {peer.name} throughput failed: {error}")
-            run["throughput"] = {"error": str(error), "steps": [], "log": peer.logs()[-2000:]}
-    finally:
-        if session is not None:
-            session.close()
-        peer.teardown()
-    return run
+from benchmarks.measure import Config, log, run_peer
+from benchmarks.peers import DEFAULT_PEERS, Peer, all_peers
+from benchmarks.support import BASE_DIR
+from benchmarks.support.limits import raise_open_files
+from benchmarks.support.machine import machine, versions
+from benchmarks.support.processes import LineProcess
 
 
 def set_up(peer: Peer, work: Path) -> str | None:
@@ -364,8 +50,7 @@ def set_up(peer: Peer, work: Path) -> str | None:
     try:
         peer.setup(work / peer.name)
     except Exception as error:
-        detail = getattr(error, "stderr", None)
-        return f"{error}{': ' + detail.decode(errors='replace')[-500:] if isinstance(detail, bytes) else ''}"
+        return str(error)[-1000:]
     return None
 
 
@@ -379,11 +64,11 @@ def run_browser(saves: int) -> dict[str, Any]:
     """benchmarks/save_to_browser.py: admin-style saves -> EventSource handler in Chromium."""
     try:
         completed = subprocess.run(
-            [sys.executable, str(HERE / "save_to_browser.py"), "--saves", str(saves)],
+            [sys.executable, "-m", "benchmarks.save_to_browser", "--saves", str(saves)],
             cwd=BASE_DIR, capture_output=True, text=True, timeout=120 + saves * 2,
         )  # fmt: skip
     except subprocess.TimeoutExpired:
-        return {"error": "save_to_browser.py timed out"}
+        return {"error": "benchmarks.save_to_browser timed out"}
     result: dict[str, Any] = {"saves": saves, "output": completed.stdout, "rows": []}
     if completed.returncode:
         result["error"] = (completed.stderr or completed.stdout).strip().splitlines()[-1:]
@@ -434,7 +119,9 @@ def run_repeat(
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Config]:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m benchmarks.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--quick", action="store_true", help="small and short: 200,500 streams, 1 repeat")
     parser.add_argument("--connections", help="comma-separated N (default 1000,5000,10000; quick 200,500)")
@@ -502,11 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unknown peers: {unknown}; known: {list(peers)}", file=sys.stderr)
         return 2
 
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = max(config.connections) * 2 + 2048
-    if soft < wanted:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard) if hard > 0 else wanted, hard))
-    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    # The servers inherit it: each holds a socket per stream.
+    nofile = raise_open_files(max(config.connections) * 2 + 2048)[0]
 
     started = time.time()
     results: dict[str, Any] = {
@@ -516,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             "versions": versions(),
             "config": asdict(config),
             "command": " ".join(
-                ["python", "benchmarks/run.py", *(argv if argv is not None else sys.argv[1:])]
+                ["python", "-m", "benchmarks.run", *(argv if argv is not None else sys.argv[1:])]
             ),
             "nofile": nofile,
         },
@@ -527,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     if nofile < max(config.connections) + 1024:
         log(f"warning: RLIMIT_NOFILE is {nofile}; raise it (ulimit -n) for {max(config.connections)} streams")
 
-    loadgen = LineProcess([sys.executable, str(HERE / "loadgen.py")], name="loadgen")
+    loadgen = LineProcess([sys.executable, "-m", "benchmarks.loadgen"], "loadgen")
     try:
         with tempfile.TemporaryDirectory(prefix="liveevents-bench-") as tmp:
             for repeat in range(config.repeat):
@@ -542,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     results["meta"]["seconds"] = time.time() - started
     results["meta"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
 
-    from report import write_report
+    from benchmarks.report import write_report
 
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(results, indent=1))

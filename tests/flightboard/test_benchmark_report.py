@@ -1,10 +1,10 @@
-"""benchmarks/report.py's Targets table: the issue's targets checked on medians of repeats."""
+"""benchmarks/report_tables.py's Targets table: the issue's targets checked on medians of repeats."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.report import target_rows
+from benchmarks.report_tables import target_rows
 
 
 def measured(memory: float, p99: float, storm: float | None = 1.0, missing: int = 0) -> dict[str, Any]:

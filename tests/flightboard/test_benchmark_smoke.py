@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from benchmarks.support import BASE_DIR
+
 N = 200
 PEERS = ["liveevents-daphne", "liveevents-redis", "eventstream-daphne", "nchan"]
 
@@ -30,7 +30,7 @@ def benchmark(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
     out = tmp_path_factory.mktemp("benchmark")
     command = [
-        sys.executable, "benchmarks/run.py", "--quick", "--connections", str(N), "--broadcasts", "5",
+        sys.executable, "-m", "benchmarks.run", "--quick", "--connections", str(N), "--broadcasts", "5",
         "--throughput-connections", str(N), "--browser-saves", "3", "--peers", ",".join(PEERS),
         "--output", str(out / "BENCHMARKS.md"), "--charts-dir", str(out / "charts"),
         "--json", str(out / "results.json"),

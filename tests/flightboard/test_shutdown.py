@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.daphne_server import DaphneServer, prepare_var_dir
-from tests.sse_parser import EventStreamParser
+from liveevents.testing.parser import EventStreamParser
+from tests.flightboard.e2e.daphne_server import DaphneServer, prepare_var_dir
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -8,6 +8,7 @@ import { LiveStream } from "../../liveevents/static/liveevents/liveevents.js";
 import { FakeEventSource, install, settle } from "./fakes.mjs";
 
 const STREAM_URL = "https://board.example/events/flights/";
+const EVENTS_URL = "https://board.example/events/";
 const EVENT_STREAM = { "Content-Type": "text/event-stream; charset=utf-8" };
 
 let clock, server, uninstall;
@@ -33,6 +34,11 @@ function startStream(options = {}, url = STREAM_URL) {
   stream.on("status", (status, detail) => statuses.push([status, detail]));
   stream.start();
   return { stream, statuses };
+}
+
+/** startStream() on several streams: flights and announcements unless given. */
+function startStreams(options = {}, url = EVENTS_URL) {
+  return startStream({ streams: ["flights", "announcements"], ...options }, url);
 }
 
 /** The browser gives up on the current EventSource and the probe gets this answer. */
@@ -457,10 +463,57 @@ describe("lastEventId", () => {
     stream.stop();
   });
 
-  test("events of names nobody listens to do not move the id", () => {
+  test("events without a name move the id with no handler for them", () => {
     const { stream } = startStream({ lastEventId: "3" });
+    source().emit("message", "{}", { id: "4" });
+    assert.equal(stream.lastEventId, "4");
+  });
+
+  test("streamReset and closedConnection move the id with no handler for them", () => {
+    const { stream } = startStream({ lastEventId: "3" });
+    source().emit("streamReset", '{"stream": "flights", "lastEventId": 9}', { id: "9" });
+    assert.equal(stream.lastEventId, "9");
+    source().emit("closedConnection", "", { id: "10" });
+    assert.equal(stream.lastEventId, "10");
+  });
+
+  test("the names in eventNames move the id with no handler for them", async () => {
+    const { stream } = startStream({ lastEventId: "3", eventNames: ["flightRemoval"] });
+    source().emit("flightRemoval", "{}", { id: "4" });
+    assert.equal(stream.lastEventId, "4");
+
+    await browserGivesUp(500);
+    clock.advance(reconnectDelay());
+    source().emit("flightRemoval", "{}", { id: "5" });
+    assert.equal(stream.lastEventId, "5", "on later connections too");
+    assert.equal(source().listenerCount("flightRemoval"), 1);
+  });
+
+  test("a name whose handlers were all removed still moves the id, on later connections", () => {
+    const { stream } = startStream();
+    const seen = [];
+    const off = stream.on("update", (data) => seen.push(data));
+    source().emit("update", "1", { id: "1" });
+    off();
+    source().emit("update", "2", { id: "2" });
+    assert.equal(stream.lastEventId, "2");
+
+    stream.stop();
+    stream.start();
+    source().emit("update", "3", { id: "3" });
+    assert.equal(stream.lastEventId, "3");
+    assert.deepEqual(seen, [1], "off() still unsubscribed the handler");
+  });
+
+  test("an event of a name never listened to is out of sight until the next event seen", async () => {
+    // EventSource has no catch-all listener: the documented limitation (eventNames avoids it).
+    const { stream } = startStream({ lastEventId: "3" });
+    stream.on("update", () => {});
     source().emit("somethingElse", "{}", { id: "4" });
     assert.equal(stream.lastEventId, "3");
+
+    source().emit("update", "{}"); // no id of its own: the browser gives it the last one, 4
+    assert.equal(stream.lastEventId, "4");
   });
 });
 
@@ -679,5 +732,466 @@ describe("named events", () => {
     source().emit("status", '"live"');
     assert.deepEqual(statuses, before);
     assert.equal(source().listenerCount("status"), 0);
+  });
+});
+
+describe("the stream argument of handlers", () => {
+  test("on one stream it is the stream option", () => {
+    const { stream } = startStream({ stream: "arrivals" });
+    const seen = [];
+    stream.on("update", (data, event, name) => seen.push(name));
+    source().emit("update", "1", { id: "1" });
+    assert.deepEqual(seen, ["arrivals"]);
+  });
+
+  test("on one stream without the option it is the URL's last path segment", () => {
+    for (const url of [STREAM_URL, "https://board.example/events/flights?airport=AMS"]) {
+      const { stream } = startStream({}, url);
+      const seen = [];
+      stream.on("update", (data, event, name) => seen.push(name));
+      stream.on("streamReset", (data, event, name) => seen.push(name));
+      stream.on("closedConnection", (data, event, name) => seen.push(name));
+      source().emit("update", "1", { id: "1" });
+      source().emit("streamReset", '{"stream": "other", "lastEventId": 1}');
+      source().emit("closedConnection", "");
+      assert.deepEqual(seen, ["flights", "flights", "flights"], url);
+    }
+  });
+
+  test("on one stream at a URL without a path it is null", () => {
+    const { stream } = startStream({}, "https://board.example/");
+    const seen = [];
+    stream.on("update", (data, event, name) => seen.push(name));
+    source().emit("update", "1");
+    assert.deepEqual(seen, [null]);
+  });
+
+  test("on several streams it is the first name of the event's id", () => {
+    const { stream } = startStreams();
+    const seen = [];
+    stream.on("update", (data, event, name) => seen.push([data, name]));
+    source().emit("update", "1", { id: "announcements:4,flights:13" });
+    source().emit("update", "2", { id: "flights:14,announcements:4" });
+    assert.deepEqual(seen, [
+      [1, "announcements"],
+      [2, "flights"],
+    ]);
+  });
+
+  test("on several streams it is data.stream for streamReset and closedConnection", () => {
+    const { stream } = startStreams({ json: false });
+    const seen = [];
+    stream.on("streamReset", (data, event, name) => seen.push(["reset", name]));
+    stream.on("closedConnection", (data, event, name) => seen.push(["closed", name, data]));
+    source().emit("update", "1", { id: "flights:13,announcements:4" });
+    source().emit("streamReset", '{"stream": "announcements", "lastEventId": 2}', {
+      id: "announcements:2,flights:13",
+    });
+    source().emit("closedConnection", '{"stream": "flights"}'); // no id: it repeats the last one
+    assert.deepEqual(seen, [
+      ["reset", "announcements"],
+      ["closed", "flights", '{"stream": "flights"}'],
+    ]);
+  });
+
+  test("on several streams it is null for an event with no id yet", () => {
+    const { stream } = startStreams();
+    const seen = [];
+    stream.on("update", (data, event, name) => seen.push(name));
+    source().emit("update", "1");
+    assert.deepEqual(seen, [null]);
+  });
+});
+
+describe("several streams: the URL", () => {
+  test("connects to the endpoint with a stream parameter per stream and the cursor", () => {
+    const { stream } = startStreams({ lastEventId: "flights:12,announcements:3" });
+    assert.equal(
+      source().url,
+      `${EVENTS_URL}?stream=flights&stream=announcements&lastEventId=flights%3A12%2Cannouncements%3A3`,
+    );
+    assert.equal(stream.lastEventId, "flights:12,announcements:3");
+  });
+
+  test("without a cursor the URL has no lastEventId", () => {
+    for (const lastEventId of [undefined, null, ""]) {
+      const { stream } = startStreams({ lastEventId });
+      assert.equal(stream.lastEventId, "");
+      assert.equal(source().url, `${EVENTS_URL}?stream=flights&stream=announcements`);
+      stream.stop();
+    }
+  });
+
+  test("keeps the URL's other query parameters and replaces its stream and lastEventId ones", () => {
+    const url = `${EVENTS_URL}?airport=AMS&stream=old&lastEventId=old%3A1&lang=nl`;
+    const { stream } = startStreams({ lastEventId: "flights:12" }, url);
+    const params = new URL(source().url).searchParams;
+    assert.equal(params.get("airport"), "AMS");
+    assert.equal(params.get("lang"), "nl");
+    assert.deepEqual(params.getAll("stream"), ["flights", "announcements"]);
+    assert.deepEqual(params.getAll("lastEventId"), ["flights:12"]);
+    stream.stop();
+
+    startStreams({}, url);
+    assert.equal(source().url, `${EVENTS_URL}?airport=AMS&lang=nl&stream=flights&stream=announcements`);
+  });
+
+  test("duplicate streams collapse, in the order first given", () => {
+    const { stream } = startStreams({ streams: ["b", "a", "b", "a", "c"] });
+    assert.deepEqual(new URL(source().url).searchParams.getAll("stream"), ["b", "a", "c"]);
+    assert.deepEqual(stream.streams, ["b", "a", "c"]);
+  });
+
+  test("the cursor option keeps only the pairs of the streams followed", () => {
+    const { stream } = startStreams({ lastEventId: "other:5,announcements:3" });
+    assert.equal(stream.lastEventId, "announcements:3");
+    assert.equal(searchParam(source().url, "lastEventId"), "announcements:3");
+  });
+
+  test("a lastEventId that is not a cursor, a bad stream name or no stream throws a TypeError", () => {
+    const make = (options) => () => new LiveStream(EVENTS_URL, { streams: ["flights"], ...options });
+    for (const lastEventId of ["42", "flights:", ":3", "flights:1,", "flights:1:2", "a b:1"]) {
+      assert.throws(make({ lastEventId }), TypeError, lastEventId);
+    }
+    for (const streams of [[], ["a:b"], ["a,b"], [""], ["x".repeat(81)], [7], "flights"]) {
+      assert.throws(make({ streams }), TypeError, JSON.stringify(streams));
+    }
+    assert.deepEqual(new LiveStream(EVENTS_URL, { streams: ["A-z_0.9"] }).streams, ["A-z_0.9"]);
+    assert.equal(sources().length, 0);
+  });
+
+  test("the probe asks the same URL", () => {
+    startStreams({ lastEventId: "flights:12" });
+    source().fail();
+    assert.equal(server.requests[0].url, source().url);
+  });
+});
+
+describe("several streams: the cursor", () => {
+  test("lastEventId is every event's whole id; positions reads it per stream", () => {
+    const { stream } = startStreams({ lastEventId: "flights:12,announcements:3" });
+    assert.deepEqual(stream.positions, new Map([["flights", "12"], ["announcements", "3"]]));
+    stream.on("update", () => {});
+    source().emit("update", "{}", { id: "announcements:4,flights:12" });
+    assert.equal(stream.lastEventId, "announcements:4,flights:12");
+    assert.deepEqual(stream.positions, new Map([["announcements", "4"], ["flights", "12"]]));
+
+    stream.positions.delete("flights");
+    assert.equal(stream.positions.size, 2, "positions is a copy");
+  });
+
+  test("positions is empty without a cursor, and one entry on one stream", () => {
+    assert.deepEqual(new LiveStream(EVENTS_URL, { streams: ["flights"] }).positions, new Map());
+    assert.deepEqual(new LiveStream(STREAM_URL).positions, new Map());
+    const one = new LiveStream(STREAM_URL, { lastEventId: 8 });
+    assert.deepEqual(one.positions, new Map([["flights", "8"]]));
+  });
+
+  test("is kept across a reconnect after the browser gives up", async () => {
+    const { stream } = startStreams();
+    stream.on("update", () => {});
+    source().open();
+    source().emit("update", "{}", { id: "flights:13,announcements:3" });
+    source().emit("update", "{}", { id: "announcements:4,flights:13" });
+
+    source().fail();
+    assert.equal(searchParam(server.requests[0].url, "lastEventId"), "announcements:4,flights:13");
+    server.respond(500);
+    await settle();
+    clock.advance(reconnectDelay());
+    assert.equal(sources().length, 2);
+    assert.equal(searchParam(source().url, "lastEventId"), "announcements:4,flights:13");
+    assert.deepEqual(new URL(source().url).searchParams.getAll("stream"), ["flights", "announcements"]);
+  });
+
+  test("is kept when the probe finds the server healthy and reconnects at once", async () => {
+    const { stream } = startStreams({ lastEventId: "flights:1" });
+    source().emit("message", "{}", { id: "flights:2,announcements:8" });
+    await browserGivesUp(200, EVENT_STREAM);
+    assert.equal(sources().length, 2);
+    assert.equal(searchParam(source().url, "lastEventId"), "flights:2,announcements:8");
+    assert.equal(stream.lastEventId, "flights:2,announcements:8");
+  });
+
+  test("is kept across stop() and start()", () => {
+    const { stream } = startStreams();
+    stream.on("update", () => {});
+    source().emit("update", "{}", { id: "flights:21,announcements:3" });
+    stream.stop();
+    assert.equal(stream.lastEventId, "flights:21,announcements:3");
+
+    stream.start();
+    assert.equal(sources().length, 2);
+    assert.equal(searchParam(source().url, "lastEventId"), "flights:21,announcements:3");
+  });
+
+  test("an id that holds no stream followed does not replace it", () => {
+    const { stream } = startStreams({ lastEventId: "flights:1" });
+    for (const id of ["42", "gates:3", "flights:2:3"]) {
+      source().emit("message", "{}", { id });
+      assert.equal(stream.lastEventId, "flights:1", id);
+    }
+  });
+
+  test("events of unhandled names move it too: message, streamReset, eventNames", () => {
+    const { stream } = startStreams({ eventNames: ["announcement"] });
+    source().emit("message", "{}", { id: "flights:1,announcements:1" });
+    assert.equal(stream.lastEventId, "flights:1,announcements:1");
+    source().emit("announcement", "{}", { id: "announcements:2,flights:1" });
+    assert.equal(stream.lastEventId, "announcements:2,flights:1");
+    source().emit("streamReset", '{"stream": "flights", "lastEventId": 9}', {
+      id: "flights:9,announcements:2",
+    });
+    assert.equal(stream.lastEventId, "flights:9,announcements:2");
+  });
+
+  test("streamReset reaches its handlers with its stream and its id becomes the cursor", () => {
+    const { stream } = startStreams({ lastEventId: "flights:12,announcements:3" });
+    const resets = [];
+    stream.on("streamReset", (data, event, name) => resets.push([data, name]));
+    source().open();
+    source().emit("streamReset", '{"stream": "announcements", "lastEventId": 1}', {
+      id: "announcements:1,flights:12",
+    });
+    assert.deepEqual(resets, [[{ stream: "announcements", lastEventId: 1 }, "announcements"]]);
+    assert.equal(stream.lastEventId, "announcements:1,flights:12");
+    assert.equal(stream.status, "live", "the connection goes on");
+    assert.equal(source().closed, false);
+  });
+});
+
+describe("several streams: closedConnection", () => {
+  test("for one stream: tells the handlers, drops it, and the connection goes on", () => {
+    const { stream, statuses } = startStreams({ streams: ["flights", "announcements", "gates"] });
+    const closed = [];
+    stream.on("closedConnection", (data, event, name) => closed.push([data, name]));
+    source().open();
+    source().emit("update", "{}", { id: "flights:5,announcements:3,gates:1" });
+
+    source().emit("closedConnection", '{"stream": "announcements"}');
+    assert.deepEqual(closed, [[{ stream: "announcements" }, "announcements"]]);
+    assert.deepEqual(stream.streams, ["flights", "gates"]);
+    assert.equal(stream.lastEventId, "flights:5,gates:1");
+    assert.deepEqual([...stream.positions.keys()], ["flights", "gates"]);
+    assert.deepEqual(lastStatus(statuses), ["live", ""]);
+    assert.equal(source().closed, false);
+    assert.equal(sources().length, 1);
+  });
+
+  test("a closed stream is not asked for again after the browser gives up", async () => {
+    const { stream } = startStreams();
+    source().emit("message", "{}", { id: "flights:5,announcements:3" });
+    source().emit("closedConnection", '{"stream": "announcements"}');
+    source().emit("message", "{}", { id: "flights:6,announcements:3" }); // a server still naming it
+
+    assert.equal(stream.lastEventId, "flights:6");
+    source().fail();
+    assert.equal(server.requests[0].url, `${EVENTS_URL}?stream=flights&lastEventId=flights%3A6`);
+    server.respond(500);
+    await settle();
+    clock.advance(reconnectDelay());
+    assert.equal(source().url, `${EVENTS_URL}?stream=flights&lastEventId=flights%3A6`);
+  });
+
+  test("nor when the browser would reconnect by itself: the client does, with the streams left", () => {
+    const { stream, statuses } = startStreams();
+    const old = source();
+    old.open();
+    old.emit("message", "{}", { id: "flights:5,announcements:3" });
+    old.emit("closedConnection", '{"stream": "flights"}');
+
+    old.drop();
+    assert.equal(old.closed, true, "the browser must not reconnect with the old URL");
+    assert.deepEqual(lastStatus(statuses), ["reconnecting", "connection lost"]);
+    assert.equal(reconnectDelay(), 500, "a jittered pause up to minDelay");
+    clock.advance(reconnectDelay());
+    assert.equal(source().url, `${EVENTS_URL}?stream=announcements&lastEventId=announcements%3A3`);
+
+    source().open();
+    source().drop();
+    assert.equal(sources().length, 2, "then the browser reconnects by itself again");
+    assert.equal(source().closed, false);
+    assert.equal(stream.status, "reconnecting");
+  });
+
+  test("for the last stream: stops with closed by server, for good", () => {
+    const { stream, statuses } = startStreams();
+    const closed = [];
+    stream.on("closedConnection", (data, event, name) => closed.push(name));
+    source().open();
+    source().emit("closedConnection", '{"stream": "flights"}');
+    assert.equal(stream.status, "live");
+    source().emit("closedConnection", '{"stream": "announcements"}');
+
+    assert.deepEqual(closed, ["flights", "announcements"]);
+    assert.deepEqual(lastStatus(statuses), ["stopped", "closed by server"]);
+    assert.deepEqual(stream.streams, []);
+    assert.equal(source().closed, true);
+    source().fail();
+    waitForever();
+    assert.equal(sources().length, 1);
+    assert.equal(server.requests.length, 0);
+
+    stream.start();
+    assert.equal(sources().length, 1, "start() has no stream to ask for");
+    assert.deepEqual(lastStatus(statuses), ["stopped", "closed by server"]);
+
+    stream.setStreams(["gates"]).start();
+    assert.equal(sources().length, 2);
+    assert.equal(source().url, `${EVENTS_URL}?stream=gates`);
+  });
+
+  test("for a stream not followed: the handlers are told, nothing is dropped", () => {
+    const { stream } = startStreams();
+    const closed = [];
+    stream.on("closedConnection", (data, event, name) => closed.push(name));
+    source().open();
+    source().emit("closedConnection", '{"stream": "gates"}');
+    assert.deepEqual(closed, ["gates"]);
+    assert.deepEqual(stream.streams, ["flights", "announcements"]);
+    assert.equal(stream.status, "live");
+  });
+
+  test("without data.stream: the end of the connection, as on one stream", () => {
+    const { stream, statuses } = startStreams();
+    source().emit("closedConnection", "");
+    assert.deepEqual(lastStatus(statuses), ["stopped", "closed by server"]);
+    assert.equal(source().closed, true);
+    assert.deepEqual(stream.streams, ["flights", "announcements"]);
+  });
+
+  test("works with json: false", () => {
+    const { stream } = startStreams({ json: false });
+    source().emit("closedConnection", '{"stream": "flights"}');
+    assert.deepEqual(stream.streams, ["announcements"]);
+  });
+});
+
+describe("several streams: stopping for good", () => {
+  for (const [status, detail] of [
+    [204, "closed by server"],
+    [400, "bad request"],
+    [401, "unauthorized"],
+    [403, "forbidden"],
+    [404, "not found"],
+    [410, "gone"],
+  ]) {
+    test(`stops for good on a ${status} answer ("${detail}")`, async () => {
+      const { stream, statuses } = startStreams({ lastEventId: "flights:1" });
+      source().open();
+      await browserGivesUp(status);
+
+      assert.deepEqual(lastStatus(statuses), ["stopped", detail]);
+      assert.equal(stream.status, "stopped");
+      assert.deepEqual(clock.pending, []);
+      waitForever();
+      assert.equal(sources().length, 1);
+      assert.equal(server.requests.length, 1);
+      assert.equal(stream.lastEventId, "flights:1");
+    });
+  }
+
+  test("and backs off on a 503 with Retry-After as on one stream", async () => {
+    startStreams();
+    await browserGivesUp(503, { "Retry-After": "5" });
+    assert.equal(reconnectDelay(), 5500);
+  });
+});
+
+describe("setStreams()", () => {
+  test("reconnects at once with the new set and the positions of the streams kept", () => {
+    const { stream, statuses } = startStreams({ lastEventId: "flights:12,announcements:3" });
+    const old = source();
+    old.open();
+
+    assert.equal(stream.setStreams(["flights", "flight.I768"]), stream);
+    assert.equal(old.closed, true);
+    assert.equal(sources().length, 2);
+    const params = new URL(source().url).searchParams;
+    assert.deepEqual(params.getAll("stream"), ["flights", "flight.I768"]);
+    assert.equal(params.get("lastEventId"), "flights:12", "a new one starts live, a dropped one left");
+    assert.equal(stream.lastEventId, "flights:12");
+    assert.deepEqual(stream.streams, ["flights", "flight.I768"]);
+    assert.deepEqual(statuses.slice(-2), [["live", ""], ["connecting", ""]]);
+
+    old.emit("message", "{}", { id: "announcements:4,flights:12" }); // ignored: the old connection
+    assert.equal(stream.lastEventId, "flights:12");
+    source().open();
+    assert.deepEqual(lastStatus(statuses), ["live", ""]);
+  });
+
+  test("with no stream kept the next connection has no cursor", () => {
+    const { stream } = startStreams({ lastEventId: "flights:12,announcements:3" });
+    stream.setStreams(["gates"]);
+    assert.equal(source().url, `${EVENTS_URL}?stream=gates`);
+    assert.equal(stream.lastEventId, "");
+  });
+
+  test("the same set, in any order or with duplicates, changes nothing", () => {
+    const { stream, statuses } = startStreams({ lastEventId: "flights:12" });
+    source().open();
+    const before = [...statuses];
+    stream.setStreams(["announcements", "flights", "flights"]);
+    assert.equal(sources().length, 1);
+    assert.equal(source().closed, false);
+    assert.deepEqual(statuses, before);
+    assert.deepEqual(stream.streams, ["flights", "announcements"]);
+  });
+
+  test("while stopped it connects nowhere and takes effect on start()", () => {
+    const stream = new LiveStream(EVENTS_URL, {
+      streams: ["flights", "announcements"],
+      lastEventId: "flights:12,announcements:3",
+    });
+    stream.setStreams(["announcements", "gates"]);
+    assert.equal(sources().length, 0);
+    assert.equal(stream.status, "stopped");
+    assert.equal(stream.lastEventId, "announcements:3");
+
+    stream.start();
+    const params = new URL(source().url).searchParams;
+    assert.deepEqual(params.getAll("stream"), ["announcements", "gates"]);
+    assert.equal(params.get("lastEventId"), "announcements:3");
+  });
+
+  test("cancels a pending reconnect and connects at once", async () => {
+    const { stream } = startStreams();
+    await browserGivesUp(500);
+    assert.equal(reconnectDelay(), 500);
+    stream.setStreams(["gates"]);
+    assert.deepEqual(clock.pending, []);
+    assert.equal(sources().length, 2);
+    assert.equal(source().url, `${EVENTS_URL}?stream=gates`);
+  });
+
+  test("abandons a probe in flight", async () => {
+    const { stream } = startStreams();
+    source().fail();
+    const probe = server.requests[0];
+    server.respond(404); // answered but not yet looked at: it would stop the stream for good
+    stream.setStreams(["gates"]);
+    assert.equal(probe.options.signal.aborted, true);
+    await settle();
+    assert.equal(stream.status, "connecting");
+    assert.equal(sources().length, 2);
+  });
+
+  test("throws a TypeError on the one-stream form and for no or bad names", () => {
+    assert.throws(() => new LiveStream(STREAM_URL).setStreams(["flights"]), {
+      name: "TypeError",
+      message: /setStreams\(\) needs a LiveStream made with streams/,
+    });
+    const stream = new LiveStream(EVENTS_URL, { streams: ["flights"] });
+    for (const streams of [[], ["a:b"], "flights", undefined]) {
+      assert.throws(() => stream.setStreams(streams), TypeError);
+    }
+    assert.deepEqual(stream.streams, ["flights"]);
+  });
+
+  test("the streams getter is a copy", () => {
+    const stream = new LiveStream(EVENTS_URL, { streams: ["flights"] });
+    stream.streams.push("gates");
+    assert.deepEqual(stream.streams, ["flights"]);
+    assert.equal(new LiveStream(STREAM_URL).streams, null);
   });
 });

@@ -1,25 +1,36 @@
 /**
  * liveevents.js: the browser client for liveevents streams (Server-Sent Events).
  *
- * A thin layer over the browser's EventSource that keeps a stream alive when the browser
- * gives up on it, and resumes from the last event id. Dependency-free ES module.
+ * A thin layer over the browser's EventSource that keeps a connection alive when the browser
+ * gives up on it, and resumes from the last event id. It follows one stream at the stream's URL,
+ * or several streams over one connection to the events endpoint. Dependency-free ES module.
  *
  *   import { LiveStream } from "/static/liveevents/liveevents.js";
  *
- *   const stream = new LiveStream("/events/flights/", {
+ *   const stream = new LiveStream("/events/flights/", {   // one stream
  *     lastEventId: "42",      // id to resume after; "" or null = live from now (default)
+ *     stream: "flights",      // its name for handlers; default: the URL's last path segment
  *     withCredentials: false, // send cookies cross-origin (EventSource withCredentials)
  *     json: true,             // parse event.data as JSON for handlers; raw string if it is not JSON
+ *     eventNames: [],         // server events to follow the ids of without a handler (see Ids)
  *     minDelay: 1000,         // reconnect backoff in ms: exponential, full jitter,
  *     maxDelay: 30000,        //   capped at maxDelay
  *   });
- *   const off = stream.on("flightStateUpdate", (data, messageEvent) => {});  // off() unsubscribes
- *   stream.on("streamReset", (data) => {});    // id too old or ahead: reload your state
- *   stream.on("closedConnection", () => {});   // the server closed the stream for good
+ *   const board = new LiveStream("/events/", {            // several streams: the endpoint's URL
+ *     streams: ["flights", "announcements"],     // the streams to follow, 1 or more names
+ *     lastEventId: "flights:12,announcements:3", // a cursor to resume after; "" or null = live
+ *     // ...and the other options of the one-stream form but stream
+ *   });
+ *   const off = stream.on("flightStateUpdate", (data, messageEvent, stream) => {}); // off() undoes
+ *   stream.on("streamReset", (data, messageEvent, stream) => {}); // id too old or ahead: reload
+ *   stream.on("closedConnection", (data, messageEvent, stream) => {}); // the stream ended for good
  *   stream.on("status", (status, detail) => {});
  *   stream.start();   // connect, or reconnect after stop() with the last id
  *   stream.stop();    // close the connection; no reconnects until start()
- *   stream.lastEventId  // string: the last id seen ("" if none)
+ *   board.setStreams(["flights", "flight.I768"]); // follow these instead; kept ones keep positions
+ *   stream.lastEventId  // string: the last id seen, a cursor on several streams ("" if none)
+ *   stream.positions    // a new Map of stream name -> id string, for the streams with a position
+ *   board.streams       // a new array of the streams followed, in order; null on one stream
  *   stream.status       // the current status
  *
  * on(name) listens to any named server event, also when called after start(). "status" is the
@@ -27,6 +38,46 @@
  * detail such as "connection lost", "server busy", "network error") and "stopped", whose detail
  * says why: "stopped by user", "closed by server" (closedConnection or 204), "bad request",
  * "unauthorized", "forbidden", "not found", "gone", "redirected".
+ *
+ * The third argument of an event's handlers is the name of the stream it came from. On one
+ * stream: the stream option, else the URL's last path segment ("/events/flights/" -> "flights"),
+ * else null. On several: data.stream for streamReset and closedConnection, else the first name
+ * of the event's id, else null. (The browser gives an event without an id of its own the
+ * previous event's id, hence that event's stream.)
+ *
+ * Several streams: the client connects to its URL plus ?stream=<name> for each stream followed
+ * and ?lastEventId=<cursor>, keeping the URL's other query parameters (stream and lastEventId
+ * ones are replaced). Names match [A-Za-z0-9_.-]{1,80} and duplicates collapse; a TypeError is
+ * thrown for none or an invalid one. The server takes 1 to 16 and stops the client as below
+ * with 400 for more, 404 if one does not exist, 403 if one may not be read, 204 if all are
+ * closed. A cursor is name:id pairs joined by ",", e.g. "flights:12,announcements:3": every
+ * event's id is one (its own stream first), and lastEventId is the latest. It holds only the
+ * streams followed (a lastEventId option that is not a cursor throws a TypeError; its pairs of
+ * other streams are dropped). Each stream resumes after its own position; one without a position
+ * starts live from now; one whose position is too old or ahead is reset alone (streamReset, data
+ * {stream, lastEventId}, its id the cursor moved to the stream's head).
+ *
+ * closedConnection with data.stream ends that stream only: the client drops it from the streams
+ * followed and from the cursor, so no later connection asks for it (when the browser is about to
+ * reconnect by itself with the URL that still names it, the client reconnects instead, after a
+ * jittered pause of up to minDelay). Once the last one is closed the client stops with "closed by
+ * server", and start() does nothing until setStreams() gives it streams again. On one stream (and
+ * without data.stream), closedConnection stops the client.
+ *
+ * setStreams(names) follows another set of streams: it reconnects at once (or on start() if
+ * stopped) with a cursor that keeps the positions of the streams kept; a new stream starts live
+ * from now, a dropped one leaves the cursor. The same set, in any order, changes nothing. It
+ * throws a TypeError on the one-stream form and for names the streams option would refuse.
+ *
+ * Ids: lastEventId follows every event the client listens to: each name that has or had a
+ * handler (off() keeps the listener), the eventNames option, "message" (events without a name),
+ * streamReset and closedConnection. EventSource delivers an event only to the listeners of its
+ * name and does not expose the last id it holds, so an event of any other name is out of the
+ * client's sight. The browser's own reconnects still resume after it (Last-Event-ID), and the
+ * next event the client sees moves lastEventId past it. But if the client reconnects by itself
+ * before that (after the browser gave up, on start() or setStreams()), it resumes after the last
+ * event it saw: what came later is sent again, or the stream is reset if that position was pruned
+ * meanwhile. List in eventNames the names the server sends that you do not handle to avoid it.
  *
  * Reconnects: while EventSource is CONNECTING the browser retries by itself and sends the
  * Last-Event-ID header. When it gives up (readyState CLOSED: a non-200 answer or a wrong content
@@ -44,9 +95,13 @@ const STOPPING_STATUSES = new Map([
 ]);
 const PROBE_TIMEOUT = 10000;
 const CLOSED_BY_SERVER = "closed by server";
+const STREAM_NAME = /^[A-Za-z0-9_.-]{1,80}$/;
+const CURSOR_PAIR = /^([A-Za-z0-9_.-]{1,80}):([^:,]+)$/;
+// Listened to on every connection, handled or not, so that their ids are never missed.
+const ALWAYS_LISTENED = ["message", "streamReset"];
 
 export class LiveStream {
-  /** @type {string} the id of the last event seen, "" if none */
+  /** @type {string} the id of the last event seen (a cursor on several streams), "" if none */
   lastEventId;
 
   #url;
@@ -54,6 +109,10 @@ export class LiveStream {
   #json;
   #minDelay;
   #maxDelay;
+  #eventNames;
+  #name = null; // one stream: its name for handlers
+  #streams = null; // several streams: the names followed, in order
+  #stale = false; // the connection's URL names a stream closed since
   #handlers = new Map(); // event name -> Set of handlers
   #source = null;
   #listening = new Set(); // event names with a listener on #source
@@ -65,8 +124,10 @@ export class LiveStream {
   #detail = "";
 
   /**
-   * @param {string | URL} url the stream's URL, resolved against the document
-   * @param {{lastEventId?: string | number | null, withCredentials?: boolean, json?: boolean,
+   * @param {string | URL} url the stream's URL, or the events endpoint's with `streams`;
+   *   resolved against the document
+   * @param {{lastEventId?: string | number | null, stream?: string, streams?: string[],
+   *          eventNames?: string[], withCredentials?: boolean, json?: boolean,
    *          minDelay?: number, maxDelay?: number}} [options]
    */
   constructor(url, options = {}) {
@@ -75,7 +136,16 @@ export class LiveStream {
     this.#json = options.json ?? true;
     this.#minDelay = options.minDelay ?? 1000;
     this.#maxDelay = options.maxDelay ?? 30000;
-    this.lastEventId = options.lastEventId == null ? "" : String(options.lastEventId);
+    this.#eventNames = [...(options.eventNames ?? [])];
+    const id = options.lastEventId == null ? "" : String(options.lastEventId);
+    if (options.streams == null) {
+      this.#name = options.stream ?? (this.#url.pathname.split("/").filter(Boolean).at(-1) || null);
+      this.lastEventId = id;
+    } else {
+      this.#streams = streamList(options.streams);
+      if (id !== "" && !parseCursor(id)) throw new TypeError(`lastEventId is not a cursor: ${id}`);
+      this.lastEventId = this.#cursor(id);
+    }
   }
 
   /** @returns {"connecting" | "live" | "reconnecting" | "stopped"} */
@@ -83,9 +153,20 @@ export class LiveStream {
     return this.#status;
   }
 
+  /** @returns {string[] | null} the streams followed, in order; null for the one-stream form */
+  get streams() {
+    return this.#streams && [...this.#streams];
+  }
+
+  /** @returns {Map<string | null, string>} stream name -> id, for the streams with a position */
+  get positions() {
+    if (!this.#streams) return new Map(this.lastEventId ? [[this.#name, this.lastEventId]] : []);
+    return new Map(parseCursor(this.lastEventId) ?? []);
+  }
+
   /**
-   * Call handler for every event of this name: (data, messageEvent), or (status, detail) for
-   * "status". Returns a function that removes the handler.
+   * Call handler for every event of this name: (data, messageEvent, stream), or (status, detail)
+   * for "status". Returns a function that removes the handler.
    */
   on(name, handler) {
     let handlers = this.#handlers.get(name);
@@ -96,7 +177,7 @@ export class LiveStream {
   }
 
   start() {
-    if (this.#running) return this;
+    if (this.#running || this.#streams?.length === 0) return this;
     this.#running = true;
     this.#attempt = 0;
     this.#setStatus("connecting");
@@ -109,19 +190,43 @@ export class LiveStream {
     return this;
   }
 
+  /** Follow these streams instead (several-stream form only), keeping the kept ones' positions. */
+  setStreams(names) {
+    if (!this.#streams) throw new TypeError("setStreams() needs a LiveStream made with streams");
+    const streams = streamList(names);
+    const same = streams.length === this.#streams.length;
+    if (same && streams.every((name) => this.#streams.includes(name))) return this;
+    this.#streams = streams;
+    this.lastEventId = this.#cursor(this.lastEventId);
+    if (this.#running) {
+      this.#close();
+      this.#setStatus("connecting");
+      this.#connect();
+    }
+    return this;
+  }
+
   #connect() {
     this.#timer = null;
+    this.#stale = false;
     const source = new EventSource(this.#connectUrl(), { withCredentials: this.#withCredentials });
     this.#source = source;
     this.#listening = new Set(["closedConnection"]);
     source.addEventListener("open", () => this.#onOpen(source));
     source.addEventListener("error", () => this.#onError(source));
     source.addEventListener("closedConnection", (event) => this.#onClosed(source, event));
-    for (const name of this.#handlers.keys()) this.#listen(name);
+    for (const name of [...ALWAYS_LISTENED, ...this.#eventNames, ...this.#handlers.keys()]) {
+      this.#listen(name);
+    }
   }
 
   #connectUrl() {
     const url = new URL(this.#url);
+    if (this.#streams) {
+      url.searchParams.delete("stream");
+      url.searchParams.delete("lastEventId");
+      for (const name of this.#streams) url.searchParams.append("stream", name);
+    }
     if (this.lastEventId !== "") url.searchParams.set("lastEventId", this.lastEventId);
     return url.href;
   }
@@ -133,7 +238,7 @@ export class LiveStream {
     source.addEventListener(name, (event) => {
       if (source !== this.#source) return;
       this.#track(event);
-      this.#emit(name, this.#parse(event.data), event);
+      this.#emit(name, this.#parse(event.data), event, this.#streamOf(event));
     });
   }
 
@@ -146,16 +251,24 @@ export class LiveStream {
   #onClosed(source, event) {
     if (source !== this.#source) return;
     this.#track(event);
-    this.#halt(CLOSED_BY_SERVER);
-    this.#emit("closedConnection", this.#parse(event.data), event);
+    const stream = this.#streamOf(event);
+    const one = this.#streams ? dataStream(event.data) : null; // one stream of several ends
+    if (this.#streams?.includes(one)) {
+      this.#streams = this.#streams.filter((name) => name !== one);
+      this.lastEventId = this.#cursor(this.lastEventId);
+      this.#stale = true;
+    }
+    if (one === null || this.#streams.length === 0) this.#halt(CLOSED_BY_SERVER);
+    this.#emit("closedConnection", this.#parse(event.data), event, stream);
   }
 
   #onError(source) {
     if (source !== this.#source) return;
     if (source.readyState !== EventSource.CLOSED) {
-      // The browser reconnects by itself and sends Last-Event-ID.
-      this.#setStatus("reconnecting", "connection lost");
-      return;
+      // The browser reconnects by itself and sends Last-Event-ID, but with the URL it has.
+      if (!this.#stale) return this.#setStatus("reconnecting", "connection lost");
+      this.#close();
+      return this.#retryLater("connection lost");
     }
     // The browser gave up for good; EventSource hides why, so ask the server.
     source.close();
@@ -217,18 +330,38 @@ export class LiveStream {
 
   #halt(detail) {
     this.#running = false;
+    this.#close();
+    this.#setStatus("stopped", detail);
+  }
+
+  #close() {
     clearTimeout(this.#timer);
     this.#timer = null;
     this.#probe?.abort();
     this.#probe = null;
     this.#source?.close();
     this.#source = null;
-    this.#setStatus("stopped", detail);
   }
 
   #track(event) {
     // The browser keeps the last id for events that carry none, so "" means "never had one".
-    if (event.lastEventId) this.lastEventId = event.lastEventId;
+    const id = this.#streams ? this.#cursor(event.lastEventId) : event.lastEventId;
+    if (id) this.lastEventId = id;
+  }
+
+  /** The pairs of `cursor` that belong to streams followed, in its order ("" if none). */
+  #cursor(cursor) {
+    const pairs = (parseCursor(cursor) ?? []).filter(([name]) => this.#streams.includes(name));
+    return pairs.map((pair) => pair.join(":")).join(",");
+  }
+
+  #streamOf(event) {
+    if (!this.#streams) return this.#name;
+    if (event.type === "streamReset" || event.type === "closedConnection") {
+      const stream = dataStream(event.data);
+      if (stream !== null) return stream;
+    }
+    return parseCursor(event.lastEventId)?.[0]?.[0] ?? null;
   }
 
   #parse(data) {
@@ -258,6 +391,36 @@ export class LiveStream {
         });
       }
     }
+  }
+}
+
+/** The stream names, duplicates collapsed; a TypeError if there are none or one is invalid. */
+function streamList(names) {
+  if (!Array.isArray(names) || names.length === 0) {
+    throw new TypeError("streams must be a non-empty array of stream names");
+  }
+  for (const name of names) {
+    if (typeof name !== "string" || !STREAM_NAME.test(name)) {
+      throw new TypeError(`not a stream name: ${name}`);
+    }
+  }
+  return [...new Set(names)];
+}
+
+/** "a:1,b:2" -> [["a", "1"], ["b", "2"]]; [] for ""; null if it is not a cursor. */
+function parseCursor(cursor) {
+  if (cursor === "") return [];
+  const pairs = cursor.split(",").map((pair) => CURSOR_PAIR.exec(pair)?.slice(1));
+  return pairs.every(Boolean) ? pairs : null;
+}
+
+/** data.stream of an event's JSON data, or null. */
+function dataStream(data) {
+  try {
+    const stream = JSON.parse(data)?.stream;
+    return typeof stream === "string" ? stream : null;
+  } catch {
+    return null;
   }
 }
 

@@ -9,53 +9,17 @@ board through the hub's one-second log check).
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.daphne_server import DaphneServer, copy_var_dir, prepare_var_dir
+from benchmarks.support.browser import CHROMIUM, RECORD_EVENTS, launch_chromium
+from tests.flightboard.e2e.daphne_server import DaphneServer, copy_var_dir, prepare_var_dir
 
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 TIMEOUT_MS = 10_000
 LOG_LINES = 150  # of each server's log, shown with a failure
-
-# Wraps EventSource so that every logged or control event the page receives is recorded in
-# window.__received (type, id, data, Date.now()) before the page's own handlers run, and every
-# connection URL in window.__connects.
-RECORD_EVENTS = """
-(() => {
-  const Native = window.EventSource;
-  if (!Native || Native.__recording) return;
-  const NAMES = ["flightStateUpdate", "flightRemoval", "streamReset", "closedConnection"];
-  window.__received = [];
-  window.__connects = [];
-  class RecordingEventSource extends Native {
-    static __recording = true;
-    constructor(url, init) {
-      super(url, init);
-      window.__connects.push(String(url));
-      for (const name of NAMES) {
-        super.addEventListener(name, (event) => {
-          window.__received.push({
-            type: event.type, id: event.lastEventId, data: event.data, t: Date.now(),
-          });
-        });
-      }
-    }
-  }
-  window.EventSource = RecordingEventSource;
-})();
-"""
 
 _servers: list[DaphneServer] = []
 _log_marks = pytest.StashKey[list[tuple[DaphneServer, int]]]()
@@ -125,9 +89,7 @@ def browser() -> Iterator[Any]:
 
     expect.set_options(timeout=TIMEOUT_MS)
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
+        chromium = launch_chromium(playwright)
         try:
             yield chromium
         finally:
@@ -136,13 +98,14 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def new_context(browser: Any) -> Iterator[Callable[..., Any]]:
-    """Separate browser contexts (own cookies), recording stream events; closed after the test."""
+    """Separate browser contexts (own cookies), recording stream events in window.__received and
+    stream URLs in window.__connects (benchmarks/support/record_events.js); closed after the test."""
     contexts: list[Any] = []
 
     def make(**options: Any) -> Any:
         context = browser.new_context(**options)
         context.set_default_timeout(TIMEOUT_MS)
-        context.add_init_script(RECORD_EVENTS)
+        context.add_init_script(path=RECORD_EVENTS)
         contexts.append(context)
         return context
 

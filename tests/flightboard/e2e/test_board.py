@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.daphne_server import DaphneServer
+from tests.flightboard.e2e.daphne_server import DaphneServer
 
 pytestmark = pytest.mark.browser
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.daphne_server import DaphneServer
-from tests.e2e.test_board import html
+from tests.flightboard.e2e.daphne_server import DaphneServer
+from tests.flightboard.e2e.test_board import html
 
 pytestmark = pytest.mark.browser
 
@@ -43,7 +43,7 @@ def test_board_over_the_connection_cap_backs_off_and_comes_back(
 def test_board_whose_id_was_pruned_gets_a_reset_and_reloads_its_rows(
     server: DaphneServer, new_context: Callable[..., Any]
 ) -> None:
-    from tests.e2e.test_board import create_flights, new_code, row
+    from tests.flightboard.e2e.test_board import create_flights, new_code, row
 
     code = new_code()
     board = new_context().new_page()

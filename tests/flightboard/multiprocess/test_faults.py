@@ -17,34 +17,24 @@ import time
 import pytest
 import redis
 
-from tests.multiprocess.harness import (
+from benchmarks.support.servers import ServerProcess
+from benchmarks.support.services import RedisServer
+from benchmarks.support.sse_client import SSEClient
+from tests.flightboard.multiprocess.harness import (
     LAYER_LATENCY,
     LOG_CHECK,
-    RedisServer,
-    ServerProcess,
-    Site,
+    SharedSite,
+    assert_exact,
     channel_key,
+    connect_all,
     group_key,
-    publish_code,
-    save_flight_code,
+    stop_all,
+    wait_all,
 )
-from tests.multiprocess.sse_client import SSEClient, assert_exact
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(180)]
 
 CAPACITY = 100  # channels_redis's default per-channel capacity
-
-
-async def connect_all(clients: list[SSEClient], port: int) -> None:
-    await asyncio.gather(*(client.connect(port) for client in clients))
-
-
-async def wait_all(clients: list[SSEClient], event_id: int, timeout: float) -> None:
-    await asyncio.gather(*(client.wait_for_id(event_id, timeout) for client in clients))
-
-
-async def stop_all(clients: list[SSEClient]) -> None:
-    await asyncio.gather(*(client.stop() for client in clients))
 
 
 async def joined_channel(store: redis.Redis, before: set[str], timeout: float = 5) -> str:
@@ -59,7 +49,7 @@ async def joined_channel(store: redis.Redis, before: set[str], timeout: float = 
 
 
 async def test_layer_drops_on_capacity_overflow_and_expiry_lose_nothing(
-    site: Site, redis_url: str, start_servers
+    site: SharedSite, redis_url: str, start_servers
 ) -> None:
     store = redis.Redis.from_url(redis_url, decode_responses=True)
     a, b = start_servers(2)
@@ -77,7 +67,7 @@ async def test_layer_drops_on_capacity_overflow_and_expiry_lose_nothing(
     # transaction): channels_redis keeps 100 wake-ups for B and drops the rest.
     b.signal(signal.SIGSTOP)
     try:
-        output = await site.ashell(publish_code(500, per_transaction=1, event="burst"))
+        output = await site.publish(500, event="burst")
         queued = store.zcard(channel_key(b_channel))
         group = store.zrange(group_key(), 0, -1, withscores=True)
     finally:
@@ -100,11 +90,11 @@ async def test_layer_drops_on_capacity_overflow_and_expiry_lose_nothing(
     # The next wake-up B hears skips ids; B reads the hole from the log at once.
     b.signal(signal.SIGSTOP)
     try:
-        await site.ashell(publish_code(50, per_transaction=1, event="burst"))
+        await site.publish(50, event="burst")
         store.delete(channel_key(b_channel))
     finally:
         b.signal(signal.SIGCONT)
-    output = await site.ashell(publish_code(1, per_transaction=1, event="burst"))
+    output = await site.publish(1, event="burst")
     last = start + 551
     assert site.head() == last
     await wait_all(clients, last, LOG_CHECK + 5)
@@ -123,7 +113,7 @@ async def test_layer_drops_on_capacity_overflow_and_expiry_lose_nothing(
 
 
 async def test_redis_outage_of_ten_seconds_loses_nothing_and_keeps_streams_open(
-    site: Site, private_redis: RedisServer, start_servers
+    site: SharedSite, private_redis: RedisServer, start_servers
 ) -> None:
     a, b = start_servers(2, redis_url=private_redis.url)
     clients = [SSEClient("B0"), SSEClient("B1"), SSEClient("A0")]
@@ -133,7 +123,7 @@ async def test_redis_outage_of_ten_seconds_loses_nothing_and_keeps_streams_open(
     timeline: list[str] = []
 
     async def write(code: str, state: str) -> float:
-        output = await site.ashell(save_flight_code(code, state), redis_url=private_redis.url)
+        output = await site.save_flight(code, state, redis_url=private_redis.url)
         return output.stamps("committed")[0]
 
     committed = await write("I768", "landing")
@@ -181,7 +171,9 @@ async def test_redis_outage_of_ten_seconds_loses_nothing_and_keeps_streams_open(
     await stop_all(clients)
 
 
-async def test_sigkill_of_a_server_clients_fail_over_with_their_last_id(site: Site, start_servers) -> None:
+async def test_sigkill_of_a_server_clients_fail_over_with_their_last_id(
+    site: SharedSite, start_servers
+) -> None:
     a, b = start_servers(2)
     clients = [SSEClient(f"C{n}") for n in range(8)]
     await connect_all(clients, a.port)
@@ -192,9 +184,7 @@ async def test_sigkill_of_a_server_clients_fail_over_with_their_last_id(site: Si
     start = site.head()
     total = 400
 
-    writer = asyncio.create_task(
-        site.ashell(publish_code(total, per_transaction=1, pause=0.01, event="failover"))
-    )
+    writer = asyncio.create_task(site.publish(total, pause=0.01, event="failover"))
     await wait_all(clients, start + 30, 60)
     a.stop(kill=True)  # SIGKILL, mid-stream
     killed_at = site.head()
@@ -212,7 +202,7 @@ async def test_sigkill_of_a_server_clients_fail_over_with_their_last_id(site: Si
 
 
 @pytest.mark.timeout(300)
-async def test_random_disconnects_during_a_burst_of_10000_events(site: Site, start_servers) -> None:
+async def test_random_disconnects_during_a_burst_of_10000_events(site: SharedSite, start_servers) -> None:
     servers: list[ServerProcess] = start_servers(2)
     ports = [server.port for server in servers]
     rng = random.Random()
@@ -235,7 +225,7 @@ async def test_random_disconnects_during_a_burst_of_10000_events(site: Site, sta
     monkeys = [asyncio.create_task(chaos(client)) for client in clients]
     began = time.monotonic()
     try:
-        output = await site.ashell(publish_code(total, per_transaction=(1, 200), event="burst"), timeout=120)
+        output = await site.publish(total, per_transaction=(1, 200), event="burst", timeout=120)
         # Keep dropping clients while they still catch up, up to the middle of the delivery.
         await wait_all(clients, start + total // 2, 60)
     finally:

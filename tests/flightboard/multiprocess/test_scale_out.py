@@ -15,26 +15,19 @@ import time
 import pytest
 import redis
 
-from tests.multiprocess.harness import (
+from benchmarks.support.admin import AdminSession
+from benchmarks.support.sse_client import SSEClient
+from tests.flightboard.multiprocess.harness import (
     LAYER_LATENCY,
     LOG_CHECK,
-    STAMP,
-    AdminSession,
-    Site,
+    SharedSite,
+    assert_exact,
+    connect_all,
     group_key,
-    save_flight_code,
+    wait_all,
 )
-from tests.multiprocess.sse_client import SSEClient, assert_exact
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(180)]
-
-
-async def connect_all(clients: list[SSEClient], port: int) -> None:
-    await asyncio.gather(*(client.connect(port) for client in clients))
-
-
-async def wait_all(clients: list[SSEClient], event_id: int, timeout: float) -> None:
-    await asyncio.gather(*(client.wait_for_id(event_id, timeout) for client in clients))
 
 
 def latencies(clients: list[SSEClient], event_id: int, committed: float) -> list[float]:
@@ -42,7 +35,7 @@ def latencies(clients: list[SSEClient], event_id: int, committed: float) -> list
 
 
 async def test_writes_from_every_kind_of_process_reach_browsers_on_another_process(
-    site: Site, start_servers
+    site: SharedSite, start_servers
 ) -> None:
     a, b = start_servers(2)
     (wsgi,) = start_servers(1, kind="wsgi")
@@ -65,7 +58,7 @@ async def test_writes_from_every_kind_of_process_reach_browsers_on_another_proce
             slow[f"{source} #{event_id}"] = delays
 
     # 1. The admin of process A (a POST through daphne A's Django admin).
-    admin_a = AdminSession(a.url, "admin", site.password)
+    admin_a = AdminSession(a.url, site.password)
     await asyncio.to_thread(admin_a.login)
     answered = await asyncio.to_thread(
         admin_a.change_flight, site.flight_pk("A123"), origin="London", arrival="08:15", state="delayed"
@@ -74,7 +67,7 @@ async def test_writes_from_every_kind_of_process_reach_browsers_on_another_proce
     await arrived("admin on A", start + 1, answered)
 
     # 2. `manage.py shell -c` saving a Flight.
-    output = await site.ashell(save_flight_code("D654", "landing"))
+    output = await site.save_flight("D654", "landing")
     expected.append(("shell", "flightStateUpdate", "D654 landing"))
     await arrived("shell", start + 2, output.stamps("committed")[0])
 
@@ -98,7 +91,7 @@ async def test_writes_from_every_kind_of_process_reach_browsers_on_another_proce
         await arrived("simulate_flights", start + offset, printed)
 
     # 4. A plain WSGI process (Django's WSGI handler under wsgiref): its admin, over HTTP.
-    admin_wsgi = AdminSession(wsgi.url, "admin", site.password)
+    admin_wsgi = AdminSession(wsgi.url, site.password)
     await asyncio.to_thread(admin_wsgi.login)
     answered = await asyncio.to_thread(
         admin_wsgi.change_flight, site.flight_pk("G119"), origin="Tokyo", arrival="10:35", state="cancelled"
@@ -124,7 +117,7 @@ async def test_writes_from_every_kind_of_process_reach_browsers_on_another_proce
 
 
 async def test_expired_group_membership_is_renewed_and_loses_nothing(
-    site: Site, redis_url: str, start_servers
+    site: SharedSite, redis_url: str, start_servers
 ) -> None:
     """channels_redis drops group members older than group_expiry (at group_send time). Simulate it
     exactly: age B's membership past any expiry right before a write. The write is then not sent to
@@ -148,19 +141,8 @@ async def test_expired_group_membership_is_renewed_and_loses_nothing(
 
     # Expire B's membership (score one day and a minute old), then write at once, from another
     # process: channels_redis's group_send removes B and sends the event to nobody.
-    expire_and_write = STAMP + (
-        "import os, redis\n"
-        "from flightboard.models import Flight\n"
-        "store = redis.Redis.from_url(os.environ['REDIS_URL'])\n"
-        f"store.zadd({group_key()!r}, {{{channel!r}: time.time() - 86400 - 60}})\n"
-        "with transaction.atomic():\n"
-        "    stamp()\n"
-        "    flight = Flight.objects.get(flight='A987')\n"
-        "    flight.state = 'diverted'\n"
-        "    flight.save()\n"
-        f"print('member after send:', store.zscore({group_key()!r}, {channel!r}))\n"
-    )
-    output = await site.ashell(expire_and_write)
+    expire_and_save = "tests.flightboard.multiprocess.expire_and_save"
+    output = await site.acommand(channel, "A987", "diverted", module=expire_and_save)
     committed = output.stamps("committed")[0]
     assert "member after send: None" in output.stdout, (
         "the expiry did not remove B from the group (a log check renewed it in between?): " + output.stdout
@@ -171,7 +153,7 @@ async def test_expired_group_membership_is_renewed_and_loses_nothing(
     assert store.zscore(group_key(), channel) is not None
 
     # And Redis carries the next write to B again, fast.
-    output = await site.ashell(save_flight_code("A987", "landed"))
+    output = await site.save_flight("A987", "landed")
     await wait_all(clients, start + 2, LOG_CHECK + 3)
     delays = latencies(clients, start + 2, output.stamps("committed")[0])
     assert max(delays) < LAYER_LATENCY, f"after renewal, still only the log check: {delays}"

@@ -1,4 +1,4 @@
-"""The site as a plain WSGI process: `python -m tests.multiprocess.wsgi_server PORT`.
+"""The site as a plain WSGI process: `python -m tests.flightboard.multiprocess.wsgi_server PORT`.
 
 Django's WSGI handler served by wsgiref (single-threaded, no event loop of its own): its writes
 reach the streams of the daphne processes only through the channel layer and the log.

@@ -1,8 +1,8 @@
 """A raw-socket asyncio SSE client that records every event it receives, across reconnects.
 
-It speaks just enough HTTP/1.1 (GET, status line, headers, chunked or plain body), feeds the
-body to tests.sse_parser.EventStreamParser (what a browser would dispatch), and keeps, over all
-of its connections, the ordered list of received ids: the thing every multi-process test asserts.
+It reads like a browser (EventStreamResponse: HTTP framing, then the WHATWG parser) and keeps,
+over all of its connections, the ordered list of received ids: what the multi-process tests and
+the slow-client benchmark check.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from tests.sse_parser import EventStreamParser
+from benchmarks.support.event_stream import EventStreamResponse, ParsedEvent, event_id_number
+from benchmarks.support.raw_http import stream_request
 
 HOST = "127.0.0.1"
-FEED_PIECE = 8192  # the parser copies its buffer per line: feed it small pieces
 
 
 class ConnectError(Exception):
@@ -29,7 +29,7 @@ class Received:
     id: int | None
     event: str
     data: str
-    at: float  # time.time() when the chunk carrying it was read
+    at: float  # time.time() when the bytes carrying it were read
     port: int
     connection: int  # index in SSEClient.connections
 
@@ -54,6 +54,7 @@ class SSEClient:
     last_id: int | None = None
     received: list[Received] = field(default_factory=list)
     connections: list[Connection] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # failed attempts of follow()
     port: int | None = None
     _writer: asyncio.StreamWriter | None = None
     _reader_task: asyncio.Task[None] | None = None
@@ -94,31 +95,24 @@ class SSEClient:
         server's first bytes (`retry:`) arrived, i.e. once the server has subscribed us."""
         assert not self.connected, f"{self.name} is already connected"
         reader, writer = await asyncio.wait_for(asyncio.open_connection(HOST, port), timeout)
+        response = EventStreamResponse()
+        first: list[ParsedEvent] = []
+        at = time.time()
         try:
-            request = [
-                f"GET /events/{self.stream}/ HTTP/1.1",
-                f"Host: {HOST}:{port}",
-                "Accept: text/event-stream",
-                "Cache-Control: no-cache",
-                f"User-Agent: multiprocess-test/{self.name}",
-            ]
-            if self.last_id is not None:
-                request.append(f"Last-Event-ID: {self.last_id}")
-            writer.write(("\r\n".join(request) + "\r\n\r\n").encode("ascii"))
+            path = f"/events/{self.stream}/"
+            agent = f"User-Agent: sse-client/{self.name}"
+            writer.write(stream_request(port, path, self.last_id, [agent]))
             await writer.drain()
-            status_line = await asyncio.wait_for(reader.readline(), timeout)
-            headers: dict[str, str] = {}
-            while True:
-                line = await asyncio.wait_for(reader.readline(), timeout)
-                if line in (b"\r\n", b"\n", b""):
-                    break
-                key, _, value = line.decode("latin-1").partition(":")
-                headers[key.strip().lower()] = value.strip()
-            parts = status_line.decode("latin-1").split()
-            if len(parts) < 2 or parts[1] != "200":
-                raise ConnectError(f"{self.name}: port {port} answered {status_line!r} {headers}")
-            if not headers.get("content-type", "").startswith("text/event-stream"):
-                raise ConnectError(f"{self.name}: port {port} sent content-type {headers}")
+            while response.status is None:
+                chunk = await asyncio.wait_for(reader.read(65536), timeout)
+                if not chunk:
+                    raise ConnectError(f"{self.name}: port {port} closed the connection without answering")
+                at = time.time()
+                first = response.feed_events(chunk)
+            if response.status != 200:
+                raise ConnectError(f"{self.name}: port {port} answered {response.status} {response.headers}")
+            if not response.headers.get("content-type", "").startswith("text/event-stream"):
+                raise ConnectError(f"{self.name}: port {port} sent content-type {response.headers}")
         except BaseException:
             writer.transport.abort()
             raise
@@ -126,9 +120,12 @@ class SSEClient:
         self.connections.append(connection)
         self.port = port
         self._writer = writer
+        for event in first:
+            self._record(event, at, connection)
         ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        chunked = "chunked" in headers.get("transfer-encoding", "").lower()
-        self._reader_task = asyncio.create_task(self._read(reader, connection, chunked, ready))
+        if response.parser.retry is not None:
+            ready.set_result(None)
+        self._reader_task = asyncio.create_task(self._read(reader, response, connection, ready))
         try:
             await asyncio.wait_for(asyncio.shield(ready), timeout)
         except BaseException:
@@ -138,39 +135,29 @@ class SSEClient:
     async def _read(
         self,
         reader: asyncio.StreamReader,
+        response: EventStreamResponse,
         connection: Connection,
-        chunked: bool,
         ready: asyncio.Future[None],
     ) -> None:
-        parser = EventStreamParser()
         how = "eof"
         try:
             while True:
-                if chunked:
-                    size_line = await reader.readline()
-                    if not size_line:
-                        break
-                    size = int(size_line.split(b";")[0].strip() or b"0", 16)
-                    if size == 0:
-                        how = "final"
-                        break
-                    chunk = await reader.readexactly(size + 2)
-                    chunk = chunk[:-2]
-                else:
-                    chunk = await reader.read(65536)
-                    if not chunk:
-                        break
+                if response.complete:
+                    how = "final"
+                    break
+                chunk = await reader.read(65536)
+                if not chunk:
+                    break
                 at = time.time()
-                for start in range(0, len(chunk), FEED_PIECE):
-                    for event in parser.feed(chunk[start : start + FEED_PIECE]):
-                        self._record(event.event, event.data, event.last_event_id, at, connection)
-                connection.comments = len(parser.comments)
-                if parser.retry is not None and not ready.done():
+                for event in response.feed_events(chunk):
+                    self._record(event, at, connection)
+                connection.comments = len(response.parser.comments)
+                if response.parser.retry is not None and not ready.done():
                     ready.set_result(None)
         except asyncio.CancelledError:
             how = "aborted"
             raise
-        except (ConnectionError, asyncio.IncompleteReadError, OSError):
+        except OSError:  # ConnectionResetError and its kin
             how = "reset"
         finally:
             connection.closed = time.time()
@@ -181,13 +168,13 @@ class SSEClient:
             if self._writer is not None and self._reader_task is asyncio.current_task():
                 self._writer.transport.abort()
 
-    def _record(self, event: str, data: str, last_event_id: str, at: float, connection: Connection) -> None:
+    def _record(self, event: ParsedEvent, at: float, connection: Connection) -> None:
         port, index = connection.port, len(self.connections) - 1
-        if event == "closedConnection":
-            self.received.append(Received(None, event, data, at, port, index))
+        if event.event == "closedConnection":  # it has no id: the last one is not its own
+            self.received.append(Received(None, event.event, event.data, at, port, index))
             return
-        event_id = int(last_event_id) if last_event_id.isdigit() else None
-        self.received.append(Received(event_id, event, data, at, port, index))
+        event_id = event_id_number(event)
+        self.received.append(Received(event_id, event.event, event.data, at, port, index))
         connection.events += 1
         if event_id is not None:
             self.last_id = event_id
@@ -219,7 +206,8 @@ class SSEClient:
             if not self.connected:
                 try:
                     await self.connect(choose_port())
-                except (OSError, ConnectError, TimeoutError):
+                except (OSError, ConnectError, TimeoutError) as error:
+                    self.errors.append(repr(error))
                     await asyncio.sleep(retry_delay)
                     continue
             await self.wait_closed()
@@ -237,6 +225,22 @@ class SSEClient:
             self.connections[-1].how = "stopped"
         self.abort()
         await self.wait_closed()
+
+    def where(self, expected: Sequence[int]) -> str:
+        """Around the first difference from `expected`: which connection (port, Last-Event-ID
+        sent, how it ended) carried the ids before and after it."""
+        ids = [r for r in self.received if r.id is not None]
+        n = next((n for n, (r, e) in enumerate(zip(ids, expected, strict=False)) if r.id != e), None)
+        if n is None:
+            return ""
+        lines = []
+        for r in ids[max(0, n - 2) : n + 2]:
+            c = self.connections[r.connection]
+            lines.append(
+                f"id {r.id} on connection #{r.connection} (port {c.port}, sent Last-Event-ID "
+                f"{c.sent_last_id}, opened {c.opened:.3f}, ended {c.how} at {c.closed}, {c.events} events)"
+            )
+        return "; ".join(lines)
 
 
 def sequence_problems(ids: Sequence[int], expected: Sequence[int]) -> str:
@@ -262,33 +266,4 @@ def sequence_problems(ids: Sequence[int], expected: Sequence[int]) -> str:
         f"first difference at index {first_diff}: got {list(ids[max(0, first_diff - 2) : first_diff + 3])}; "
         f"duplicates {head(duplicates)}; missing {head(missing)}; unexpected {head(extra)}; "
         f"out of order {head(disorder)}"
-    )
-
-
-def where(client: SSEClient, expected: Sequence[int]) -> str:
-    """Around the first difference: which connection (port, Last-Event-ID sent, how it ended)
-    carried the ids before and after it."""
-    ids = [r for r in client.received if r.id is not None]
-    n = next((n for n, (r, e) in enumerate(zip(ids, expected, strict=False)) if r.id != e), None)
-    if n is None:
-        return ""
-    lines = []
-    for r in ids[max(0, n - 2) : n + 2]:
-        c = client.connections[r.connection]
-        lines.append(
-            f"id {r.id} on connection #{r.connection} (port {c.port}, sent Last-Event-ID {c.sent_last_id}, "
-            f"opened {c.opened:.3f}, ended {c.how} at {c.closed}, {c.events} events)"
-        )
-    return "; ".join(lines)
-
-
-def assert_exact(clients: Sequence[SSEClient], expected: Sequence[int]) -> None:
-    """Every client received exactly `expected`, in order, once each."""
-    problems = {c.name: sequence_problems(c.ids, expected) for c in clients}
-    problems = {name: text for name, text in problems.items() if text}
-    details = {c.name: where(c, expected) for c in clients if c.name in problems}
-    resets = {c.name: [r.data for r in c.events_named("streamReset")] for c in clients}
-    resets = {name: data for name, data in resets.items() if data}
-    assert not problems and not resets, (
-        f"sequence problems: {problems}; stream resets: {resets}; where: {details}"
     )
