@@ -67,7 +67,9 @@ async def check_request(request: HttpRequest, stream: str | None) -> Admission |
         names = tuple(dict.fromkeys(request.GET.getlist("stream")))
         limit = config["MAX_STREAMS_PER_CONNECTION"]
         if not names or len(names) > limit:
-            return Refusal(400, f"Name 1 to {limit} streams to follow: ?stream=A&stream=B (got {len(names)}).")
+            return Refusal(
+                400, f"Name 1 to {limit} streams to follow: ?stream=A&stream=B (got {len(names)})."
+            )
     else:
         names = (stream,)
     specs = []
@@ -93,7 +95,8 @@ async def check_request(request: HttpRequest, stream: str | None) -> Admission |
                 "stream:id pairs joined by ',', e.g. 'flights:12,announcements:3'.",
             )
         return Refusal(
-            400, f"Invalid last event id: {error}. Send Last-Event-ID (or lastEventId) as the last id received."
+            400,
+            f"Invalid last event id: {error}. Send Last-Event-ID (or lastEventId) as the last id received.",
         )
     hub = get_hub()
     if await _all_closed(hub, names):

@@ -87,7 +87,8 @@ def check_settings(**kwargs: Any) -> list[Error]:
     if "HEARTBEAT" in user and not (isinstance(user["HEARTBEAT"], (int, float)) and user["HEARTBEAT"] > 0):
         errors.append(Error("LIVEEVENTS['HEARTBEAT'] must be a positive number.", id="liveevents.E004"))
     # Counts: the hub takes int() of them, so 0.5 would mean an unbounded queue or empty replay batches.
-    for key in ("QUEUE_SIZE", "MAX_CONNECTIONS", "REPLAY_BATCH", "REPLAY_BYTES", "MAX_STREAMS_PER_CONNECTION"):
+    counts = ("QUEUE_SIZE", "MAX_CONNECTIONS", "REPLAY_BATCH", "REPLAY_BYTES", "MAX_STREAMS_PER_CONNECTION")
+    for key in counts:
         if key in user and not (isinstance(user[key], int) and user[key] > 0):
             errors.append(Error(f"LIVEEVENTS[{key!r}] must be a positive integer.", id="liveevents.E004"))
     for key in ("RETRY", "RETRY_AFTER"):

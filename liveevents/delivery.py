@@ -45,9 +45,7 @@ class Positions:
         return closed_among_others(stream) if self.multiplexed else b""
 
 
-async def stream_body(
-    admission: Admission, pacer: TransportPacer | None = None
-) -> AsyncGenerator[bytes]:
+async def stream_body(admission: Admission, pacer: TransportPacer | None = None) -> AsyncGenerator[bytes]:
     """Retry, replay after each position, then live frames, until the streams close, the client
     leaves, or it falls too far behind. With a pacer (daphne behind StreamBackpressure) nothing more
     is written while the client's socket is full; its bounded queue then overflows and it is cut off.

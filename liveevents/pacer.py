@@ -66,7 +66,7 @@ class TransportPacer:
             transport.abortConnection()
 
 
-def pacer_of(scope: Scope) -> TransportPacer | None:
+def pacer_of(scope: Mapping[str, Any]) -> TransportPacer | None:
     """The pacer StreamBackpressure put in the request's scope, if any."""
     pacer = (scope.get("extensions") or {}).get(PACER_EXTENSION)
     return pacer if isinstance(pacer, TransportPacer) else None

@@ -73,10 +73,11 @@ def _public_stream_request(scope: Scope) -> ASGIRequest | None:
         match = resolve(request.path_info)
     except Exception:  # noqa: BLE001 (a bad host, path or query string: Django answers with 400 or 404)
         return None
+    names: list[object]
     if match.func is views.stream_view:
         names = [match.kwargs.get("stream")]
     elif match.func is views.streams_view:
-        names = request.GET.getlist("stream")
+        names = list(request.GET.getlist("stream"))
     else:
         return None
     for name in names:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
 
 from django.http import HttpResponseBase, StreamingHttpResponse
@@ -34,9 +35,22 @@ async def streams_view(request: ASGIRequest) -> HttpResponseBase:
 def _respond(request: ASGIRequest, answer: Admission | Refusal) -> HttpResponseBase:
     if isinstance(answer, Refusal):
         return refusal_response(answer)
-    response = StreamingHttpResponse(stream_body(answer, pacer_of(request.scope)))
+    response = _StreamingResponse(answer, stream_body(answer, pacer_of(request.scope)))
     for name, value in stream_headers(request):
         response[name] = value
-    # If Django never iterates the body (the client left at once), the slot is still released.
-    response._resource_closers.append(answer.slot.release)
     return response
+
+
+class _StreamingResponse(StreamingHttpResponse):
+    """A stream response that gives its connection slot back when Django closes it, also when
+    its body never ran (the client left before the first byte)."""
+
+    def __init__(self, admission: Admission, body: AsyncGenerator[bytes]) -> None:
+        super().__init__(body)
+        self._admission = admission
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._admission.slot.release()
