@@ -5,13 +5,10 @@
 StreamRouter (liveevents.router) serves public streams without Django's middleware and response
 machinery; StreamBackpressure (liveevents.pacer) lets a stream feel, under daphne, a client that
 stopped reading. This module can be imported before Django is set up, as a project's asgi.py
-does; StreamRouter itself needs the app registry, so it is loaded on first use, after
-get_asgi_application() has set Django up.
+does; build StreamRouter after get_asgi_application().
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
 
 from liveevents.pacer import (
     PACER_EXTENSION,
@@ -23,9 +20,6 @@ from liveevents.pacer import (
     StreamBackpressure,
     TransportPacer,
 )
-
-if TYPE_CHECKING:
-    from liveevents.router import StreamRouter
 
 __all__ = [
     "PACER_EXTENSION",
@@ -40,9 +34,17 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "StreamRouter":
-        from liveevents.router import StreamRouter
+class StreamRouter:
+    """ASGI wrapper: `StreamRouter(get_asgi_application())` serves requests for public streams
+    itself (liveevents.router) and passes every other request to `app` unchanged."""
 
-        return StreamRouter
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    def __init__(self, app: ASGIApp) -> None:
+        # The router uses the ORM, so it is loaded here, once get_asgi_application() has set
+        # Django up, and not when a project's asgi.py imports this module before that.
+        from liveevents.router import serve_public_streams
+
+        self.app = app
+        self._serve = serve_public_streams
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._serve(self.app, scope, receive, send)

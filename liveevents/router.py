@@ -1,5 +1,5 @@
-"""StreamRouter: serve public streams straight from ASGI, without Django's request/response
-machinery (import it from liveevents.asgi).
+"""Public streams straight from ASGI, without Django's request/response machinery: what
+liveevents.asgi.StreamRouter runs.
 
 A stream request is long-lived, and Django's handler costs it tens of kilobytes for its lifetime
 and a dozen thread hops (sync middleware, request signals) to open. Requests that need nothing from
@@ -30,34 +30,29 @@ from liveevents.streams import PUBLIC, get_stream
 logger = logging.getLogger(__name__)
 
 
-class StreamRouter:
-    """ASGI wrapper: `StreamRouter(get_asgi_application())` serves public streams directly and
-    passes every other request to the wrapped application. Build it after Django is set up."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope.get("type") == "http" and scope.get("method") == "GET" and _wants_stream(scope):
-            request = _public_stream_request(scope)
-            if request is not None:
-                await self._serve(request, scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-    async def _serve(self, request: ASGIRequest, scope: Scope, receive: Receive, send: Send) -> None:
-        stream = request.resolver_match.kwargs.get("stream") if request.resolver_match else None
-        answer = await check_request(request, stream)
-        extra = middleware_headers(request)
-        if isinstance(answer, Refusal):
-            headers = _encode([*refusal_headers(answer), *extra])
-            await send({"type": "http.response.start", "status": answer.status, "headers": headers})
-            await send({"type": "http.response.body", "body": refusal_body(answer)})
+async def serve_public_streams(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Serve the request if it is for public streams only, else pass it to `app` unchanged."""
+    if scope.get("type") == "http" and scope.get("method") == "GET" and _wants_stream(scope):
+        request = _public_stream_request(scope)
+        if request is not None:
+            await _serve(request, scope, receive, send)
             return
-        # The request was built for the checks only; it is not kept for the stream's lifetime.
-        headers = _encode([*stream_headers(request), *extra])
-        del request
-        await _stream(answer, headers, stream_body(answer, pacer_of(scope)), receive, send)
+    await app(scope, receive, send)
+
+
+async def _serve(request: ASGIRequest, scope: Scope, receive: Receive, send: Send) -> None:
+    stream = request.resolver_match.kwargs.get("stream") if request.resolver_match else None
+    answer = await check_request(request, stream)
+    extra = middleware_headers(request)
+    if isinstance(answer, Refusal):
+        headers = _encode([*refusal_headers(answer), *extra])
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await send({"type": "http.response.body", "body": refusal_body(answer)})
+        return
+    # The request was built for the checks only; it is not kept for the stream's lifetime.
+    headers = _encode([*stream_headers(request), *extra])
+    del request
+    await _stream(answer, headers, stream_body(answer, pacer_of(scope)), receive, send)
 
 
 def _public_stream_request(scope: Scope) -> ASGIRequest | None:
