@@ -8,7 +8,6 @@ A lost wake-up therefore costs at most one tick of delay, never an event.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import logging
 import time
@@ -21,8 +20,9 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from liveevents.conf import get_config
 from liveevents.frames import DRAIN_FRAME, KEEPALIVE_FRAME, Frame, closed_frame, logged_frame, reset_frame
+from liveevents.layer import LayerLink
 from liveevents.log import LoggedEvent, StreamHead, read_events, read_heads, run_in_db_thread
-from liveevents.publish import CONTROL_MESSAGE, EVENT_MESSAGE, group_name
+from liveevents.publish import CONTROL_MESSAGE, EVENT_MESSAGE
 from liveevents.replay import SharedReads
 from liveevents.retention import prune_events
 from liveevents.shutdown import drain_on_sigterm
@@ -72,7 +72,7 @@ class StreamHub:
         self._next_prune = time.monotonic()
         self.shutdown_drain: float | None = config["SHUTDOWN_DRAIN"]
         self.draining = False
-        self.channel: str | None = None
+        self.link = LayerLink(self.layer)
         self.streams: dict[str, _StreamState] = {}
         # Connections admitted and not yet ended, streaming or about to: the cap counts these.
         self.connection_count = 0
@@ -167,7 +167,7 @@ class StreamHub:
         try:
             self._start()
             # Join before reading the head: anything committed after the read is then heard.
-            await self._join_group(state.name)
+            await self.link.join(state.name)
             heads = await run_in_db_thread(read_heads, [state.name])
         except BaseException:
             if self.streams.get(state.name) is state:
@@ -177,7 +177,7 @@ class StreamHub:
         state.delivered = state.wanted = head.last_id
         state.closed = head.closed
 
-    # Channel layer
+    # Tasks
 
     def _start(self) -> None:
         if self.shutdown_drain:
@@ -185,7 +185,7 @@ class StreamHub:
         if self._ticker is None:
             self._ticker = self._spawn(self._tick_forever())
         if self._receiver is None and self.layer is not None:
-            self._receiver = self._spawn(self._receive_forever())
+            self._receiver = self._spawn(self.link.receive_forever(self.handle_message))
 
     def _stop(self) -> None:
         self.replays.clear()
@@ -194,47 +194,9 @@ class StreamHub:
                 task.cancel()
         self._receiver = self._ticker = None
 
-    async def _channel_name(self) -> str:
-        if self.channel is None:
-            assert self.layer is not None
-            # types-channels gives BaseChannelLayer.new_channel() no `prefix`, as channels' base class
-            # has none; every layer (in-memory, channels_redis's two) takes it.
-            self.channel = await self.layer.new_channel(prefix="liveevents")  # type: ignore[call-arg]
-        return self.channel
-
-    async def _join_group(self, stream: str) -> None:
-        if self.layer is None:
-            return
-        try:
-            await self.layer.group_add(group_name(stream), await self._channel_name())
-        except Exception:
-            logger.warning(
-                "Channel layer unavailable; stream %r follows the log only.", stream, exc_info=True
-            )
-
     async def _leave_group(self, stream: str) -> None:
-        if self.layer is None or self.channel is None or stream in self.streams:
-            return
-        try:
-            await self.layer.group_discard(group_name(stream), self.channel)
-        except Exception:
-            logger.warning("Could not leave the group of stream %r.", stream, exc_info=True)
-
-    async def _receive_forever(self) -> None:
-        assert self.layer is not None  # started only with a layer (_start)
-        delay = 0.1
-        while True:
-            try:
-                message = await self.layer.receive(await self._channel_name())
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.warning("Channel layer receive failed; retrying in %.1fs.", delay, exc_info=True)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            delay = 0.1
-            self.handle_message(message)
+        if stream not in self.streams:  # unless a connection followed it again meanwhile
+            await self.link.leave(stream)
 
     def handle_message(self, message: dict[str, Any]) -> None:
         state = self.streams.get(message.get("stream", ""))
@@ -308,7 +270,7 @@ class StreamHub:
             return
         for state in states:
             # Re-joining is idempotent and renews membership that the layer may have expired.
-            await self._join_group(state.name)
+            await self.link.join(state.name)
         # What each stream had before the read: wake-ups may deliver newer events (or close it)
         # while the read is under way, and the head must only be compared with what it could see.
         before = {state: (state.delivered, state.closed) for state in states}
@@ -356,10 +318,7 @@ class StreamHub:
         self._stop()
         for task in list(self._tasks):
             task.cancel()
-        if self.layer is not None and self.channel is not None:
-            for name in names:
-                with contextlib.suppress(Exception):
-                    await self.layer.group_discard(group_name(name), self.channel)
+        await self.link.leave_all(names)
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, StreamHub] = weakref.WeakKeyDictionary()

@@ -58,8 +58,18 @@ async def test_live_events_carry_the_cursor_with_their_own_stream_first(hub: Str
     await sync_to_async(publish_on)("alerts", 2)
     await sync_to_async(publish_on)("bulletins", 1, 1)
     await response.read_events(4)
-    assert cursors(response) == ["bulletins:1,alerts:0", "alerts:1,bulletins:1", "alerts:2,bulletins:1", "bulletins:2,alerts:2"]
-    assert [json.loads(e.data)["stream"] for e in response.events] == ["bulletins", "alerts", "alerts", "bulletins"]
+    assert cursors(response) == [
+        "bulletins:1,alerts:0",
+        "alerts:1,bulletins:1",
+        "alerts:2,bulletins:1",
+        "bulletins:2,alerts:2",
+    ]
+    assert [json.loads(e.data)["stream"] for e in response.events] == [
+        "bulletins",
+        "alerts",
+        "alerts",
+        "bulletins",
+    ]
     assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
     await response.disconnect()
 

@@ -336,7 +336,7 @@ async def test_disconnect_leaves_no_hub_state_or_group_membership(hub: StreamHub
         await response.read_until(lambda r: r.parser.retry is not None)
     layer = channel_layers["default"]
     assert hub.connection_count == 3
-    assert hub.channel in layer.groups[group_name("bulletins")]
+    assert hub.link.channel in layer.groups[group_name("bulletins")]
     for response in responses:
         await response.disconnect()
     await asyncio.sleep(0.05)
@@ -451,7 +451,7 @@ async def test_hub_renews_group_membership_faster_than_the_layer_expires_it(
     layer = channel_layers["default"]
     await asyncio.sleep(2.5)  # well past the one-second expiry
     layer._clean_expired()
-    assert hub.channel in layer.groups.get(group_name("bulletins"), {})
+    assert hub.link.channel in layer.groups.get(group_name("bulletins"), {})
     await sync_to_async(publish_many)(1)
     await response.read_events(1, timeout=2)
     assert response.ids == [1]

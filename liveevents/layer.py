@@ -1,0 +1,75 @@
+"""LayerLink: a hub's channel on the Channels layer, its group memberships and its receive loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from channels.layers import BaseChannelLayer
+
+from liveevents.publish import group_name
+
+logger = logging.getLogger(__name__)
+
+
+class LayerLink:
+    """One channel per hub, joined to one group per stream it follows. The layer only wakes the
+    hub up; when it is down or drops messages, the hub still catches up from the log."""
+
+    def __init__(self, layer: BaseChannelLayer | None) -> None:
+        self.layer = layer
+        self.channel: str | None = None
+
+    async def channel_name(self) -> str:
+        if self.channel is None:
+            assert self.layer is not None
+            # types-channels gives BaseChannelLayer.new_channel() no `prefix`, as channels' base class
+            # has none; every layer (in-memory, channels_redis's two) takes it.
+            self.channel = await self.layer.new_channel(prefix="liveevents")  # type: ignore[call-arg]
+        return self.channel
+
+    async def join(self, stream: str) -> None:
+        """Join (or renew membership of) the stream's group; idempotent."""
+        if self.layer is None:
+            return
+        try:
+            await self.layer.group_add(group_name(stream), await self.channel_name())
+        except Exception:
+            logger.warning(
+                "Channel layer unavailable; stream %r follows the log only.", stream, exc_info=True
+            )
+
+    async def leave(self, stream: str) -> None:
+        if self.layer is None or self.channel is None:
+            return
+        try:
+            await self.layer.group_discard(group_name(stream), self.channel)
+        except Exception:
+            logger.warning("Could not leave the group of stream %r.", stream, exc_info=True)
+
+    async def leave_all(self, streams: Iterable[str]) -> None:
+        if self.layer is None or self.channel is None:
+            return
+        for stream in streams:
+            with contextlib.suppress(Exception):
+                await self.layer.group_discard(group_name(stream), self.channel)
+
+    async def receive_forever(self, handle: Callable[[dict[str, Any]], None]) -> None:
+        """Hand every message to `handle`; a failing layer is retried with backoff, for ever."""
+        assert self.layer is not None
+        delay = 0.1
+        while True:
+            try:
+                message = await self.layer.receive(await self.channel_name())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("Channel layer receive failed; retrying in %.1fs.", delay, exc_info=True)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = 0.1
+            handle(message)
