@@ -1,4 +1,4 @@
-"""Flights on the arrivals board."""
+"""Flights on the arrivals board, and the announcements shown beside them."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -71,3 +72,98 @@ class Flight(models.Model):
 
     def as_removal_data(self) -> dict[str, str]:
         return {"flight": self.flight}
+
+
+# Alerts first: the choices' codes do not sort by severity.
+SEVERITY_RANK = models.Case(
+    models.When(severity="alert", then=models.Value(0)),
+    models.When(severity="warning", then=models.Value(1)),
+    default=models.Value(2),
+)
+
+
+class AnnouncementQuerySet(models.QuerySet["Announcement"]):
+    def shown_at(self, when: datetime.datetime) -> AnnouncementQuerySet:
+        """Announcements on the board at `when`: started, and not ended (no end means for good)."""
+        return self.filter(
+            models.Q(shown_until__isnull=True) | models.Q(shown_until__gt=when), shown_from__lte=when
+        )
+
+    def starting_after(self, when: datetime.datetime) -> AnnouncementQuerySet:
+        """Announcements scheduled to appear later than `when`."""
+        return self.filter(shown_from__gt=when)
+
+    def ended_by(self, when: datetime.datetime) -> AnnouncementQuerySet:
+        """Announcements whose end has passed at `when`."""
+        return self.filter(shown_until__lte=when)
+
+
+class Announcement(models.Model):
+    class Severity(models.TextChoices):
+        INFO = "info", _("Info")
+        WARNING = "warning", _("Warning")
+        ALERT = "alert", _("Alert")
+
+    text = models.CharField(_("text"), max_length=280, help_text=_("One line, shown as typed."))
+    severity = models.CharField(_("severity"), max_length=16, choices=Severity, default=Severity.INFO)
+    shown_from = models.DateTimeField(_("shown from"), default=timezone.now)
+    shown_until = models.DateTimeField(
+        _("shown until"), null=True, blank=True, help_text=_("Leave empty to show it until it is ended.")
+    )
+    updated = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = AnnouncementQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("announcement")
+        verbose_name_plural = _("announcements")
+        # The most severe first, then the oldest; board.js sorts the same way (announcementOrder).
+        ordering = [SEVERITY_RANK.asc(), "shown_from", "id"]
+
+    def __str__(self) -> str:
+        return self.text
+
+    def clean(self) -> None:
+        if (
+            self.shown_from is not None
+            and self.shown_until is not None
+            and self.shown_until <= self.shown_from
+        ):
+            raise ValidationError(
+                {"shown_until": _("An announcement must end after it starts: set a later time, or none.")},
+                code="ends_before_start",
+            )
+
+    def is_shown_at(self, when: datetime.datetime) -> bool:
+        return self.shown_from <= when and (self.shown_until is None or self.shown_until > when)
+
+    @property
+    def shown_from_iso(self) -> str:
+        return _iso(self.shown_from) or ""
+
+    @property
+    def shown_until_iso(self) -> str:
+        """The end as ISO 8601, or "" for none (the board page's data-until)."""
+        return _iso(self.shown_until) or ""
+
+    def as_event_data(self) -> dict[str, object]:
+        """The announcement as the board receives it in announcementUpdate."""
+        return {
+            "id": self.pk,
+            "text": self.text,
+            "severity": self.severity,
+            "severity_label": str(self.Severity(self.severity).label),
+            "shown_from": _iso(self.shown_from),
+            "shown_until": _iso(self.shown_until),
+        }
+
+    def as_removal_data(self) -> dict[str, object]:
+        return {"id": self.pk}
+
+
+def _iso(when: datetime.datetime | None) -> str | None:
+    # UTC with milliseconds: the exact form of JavaScript's Date.parse (ECMAScript's date-time
+    # string format), so the board reads it the same in every browser.
+    if when is None:
+        return None
+    return when.astimezone(datetime.UTC).isoformat(timespec="milliseconds")

@@ -1,5 +1,7 @@
-// The arrivals board: keeps the server-rendered table current from the flights stream.
-// Protocol work lives in liveevents.js; this file only maps events onto the page.
+// The arrivals board: keeps the server-rendered table current from the flights stream, and the
+// announcements ticker from the announcements stream, showing each announcement only between
+// its shown_from and shown_until. Protocol work lives in liveevents.js; this file only maps
+// events onto the page.
 
 const FIELDS = ["origin", "flight", "arrival", "state"];
 const HIGHLIGHT_MS = 2500;
@@ -11,6 +13,15 @@ const STATUS_TEXT = {
   stopped: "Stopped",
 };
 const CLOSED_BY_SERVER = "closed by server";
+// The ticker's order, as the server's (Announcement.Meta.ordering): the most severe first.
+const SEVERITY_RANK = new Map([
+  ["alert", 0],
+  ["warning", 1],
+  ["info", 2],
+]);
+// The longest wait before the ticker looks at the clock again: a timer runs late after sleep
+// or in a throttled tab, and setTimeout cannot wait more than 24.8 days.
+const TICKER_RECHECK_MS = 60_000;
 
 const root = document.documentElement;
 const main = document.querySelector("main[data-stream-url]");
@@ -22,8 +33,25 @@ const lastUpdate = document.getElementById("last-update");
 const toggle = document.getElementById("toggle-updates");
 const notice = document.getElementById("notice");
 const announcer = document.getElementById("announcer");
+const ticker = document.getElementById("announcements");
+const tickerList = document.getElementById("announcement-list");
 const highlightTimers = new WeakMap();
+// Every announcement the board knows of, by id: those shown are in tickerList, those waiting
+// for their shown_from are held out of the document. Ended ones are forgotten.
+const announcements = new Map();
+let tickerTimer = null;
 let ended = false;
+
+// Before the stream: the rendered announcements, and the scheduled ones held in a <template>.
+for (const item of tickerList.querySelectorAll("li[data-announcement]")) {
+  announcements.set(item.dataset.announcement, item);
+}
+const upcoming = document.getElementById("upcoming-announcements").content;
+for (const item of upcoming.querySelectorAll("li[data-announcement]")) {
+  announcements.set(item.dataset.announcement, item);
+}
+refreshTicker();
+document.addEventListener("visibilitychange", refreshTicker);
 
 // Dynamic import: the client's URL comes from {% static %}, so hashed file names keep working.
 const { LiveStream } = await import(main.dataset.clientSrc);
@@ -36,6 +64,18 @@ stream.on("flightStateUpdate", (data) => {
 
 stream.on("flightRemoval", (data) => {
   if (data && typeof data === "object" && data.flight != null) removeFlight(String(data.flight));
+  touch();
+});
+
+// Announcements: one connection will carry them with the flights (design.md section 8); on
+// the flights stream alone these never fire. Handlers then also get (..., messageEvent, stream).
+stream.on("announcementUpdate", (data) => {
+  if (data && typeof data === "object" && data.id != null) upsertAnnouncement(data);
+  touch();
+});
+
+stream.on("announcementRemoval", (data) => {
+  if (data && typeof data === "object" && data.id != null) removeAnnouncement(String(data.id));
   touch();
 });
 
@@ -152,6 +192,117 @@ function highlight(td) {
     td,
     setTimeout(() => td.classList.remove("changed"), HIGHLIGHT_MS),
   );
+}
+
+// The announcements ticker ------------------------------------------------------------------
+
+function upsertAnnouncement(data) {
+  const id = String(data.id);
+  const item = announcements.get(id) ?? createAnnouncement(id);
+  const severity = String(data.severity || "info");
+  const label = String(data.severity_label || severity);
+  const text = String(data.text ?? "");
+  const severityField = item.querySelector('[data-field="severity"]');
+  const textField = item.querySelector('[data-field="text"]');
+  const changed =
+    item.dataset.severity !== severity || severityField.textContent !== label || textField.textContent !== text;
+  item.dataset.severity = severity;
+  item.dataset.from = String(data.shown_from ?? "");
+  item.dataset.until = String(data.shown_until ?? "");
+  severityField.textContent = label;
+  textField.textContent = text;
+  announcements.set(id, item);
+  if (item.isConnected) {
+    // Its severity or start may have moved it; refreshTicker drops it if it has ended.
+    placeAnnouncement(item);
+    if (changed) arrived(item);
+  }
+  refreshTicker();
+}
+
+function removeAnnouncement(id) {
+  const item = announcements.get(id);
+  if (!item) return;
+  announcements.delete(id);
+  item.remove();
+  refreshTicker();
+}
+
+function createAnnouncement(id) {
+  const item = document.createElement("li");
+  item.className = "announcement";
+  item.dataset.announcement = id;
+  for (const field of ["severity", "text"]) {
+    const span = document.createElement("span");
+    span.className = `announcement-${field}`;
+    span.dataset.field = field;
+    item.append(span);
+  }
+  return item;
+}
+
+// An unreadable time counts as no bound: an announcement is shown rather than lost.
+function announcementTimes(item) {
+  const from = Date.parse(item.dataset.from);
+  const until = item.dataset.until ? Date.parse(item.dataset.until) : NaN;
+  return { from: Number.isNaN(from) ? -Infinity : from, until: Number.isNaN(until) ? Infinity : until };
+}
+
+// Show what has started, drop what has ended, then wait for the next start or end.
+function refreshTicker() {
+  clearTimeout(tickerTimer);
+  tickerTimer = null;
+  const now = Date.now();
+  let next = Infinity;
+  for (const [id, item] of announcements) {
+    const { from, until } = announcementTimes(item);
+    if (until <= now) {
+      announcements.delete(id);
+      item.remove();
+    } else if (from > now) {
+      item.remove(); // moved to a later start: back to waiting
+      next = Math.min(next, from);
+    } else {
+      if (!item.isConnected) {
+        placeAnnouncement(item);
+        arrived(item);
+      }
+      next = Math.min(next, until);
+    }
+  }
+  if (tickerList.querySelector("li[data-announcement]")) ticker.removeAttribute("data-empty");
+  else ticker.setAttribute("data-empty", "");
+  if (next !== Infinity) {
+    tickerTimer = setTimeout(refreshTicker, Math.min(Math.max(next - now, 0), TICKER_RECHECK_MS));
+  }
+}
+
+// Ticker order: severity (alerts first), then shown_from, then id.
+function announcementOrder(item) {
+  const rank = SEVERITY_RANK.get(item.dataset.severity) ?? SEVERITY_RANK.size;
+  return [rank, announcementTimes(item).from, Number(item.dataset.announcement)];
+}
+
+function placeAnnouncement(item) {
+  const key = announcementOrder(item);
+  const next = [...tickerList.querySelectorAll("li[data-announcement]")].find((other) => {
+    if (other === item) return false;
+    const otherKey = announcementOrder(other);
+    for (let i = 0; i < key.length; i++) {
+      if (key[i] !== otherKey[i]) return key[i] < otherKey[i];
+    }
+    return false;
+  });
+  // Moving a shown item would read it out again, so it moves only when its place changed.
+  if (item.isConnected && item.nextElementSibling === (next ?? null)) return;
+  if (next) tickerList.insertBefore(item, next);
+  else tickerList.append(item);
+}
+
+function arrived(item) {
+  item.classList.remove("arrived");
+  void item.offsetWidth; // restart the slide-in when it changes again
+  item.classList.add("arrived");
 }
 
 function endUpdates() {

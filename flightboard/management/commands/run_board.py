@@ -14,8 +14,9 @@ from django.core.management.base import BaseCommand, CommandParser
 
 class Command(BaseCommand):
     help = (
-        "Prepare and run the demo: migrate, collect static files, seed the tutorial's flights, "
-        "create an admin if none exists, then serve with daphne and run the simulator beside it."
+        "Prepare and run the demo: migrate, collect static files, seed the tutorial's flights and the "
+        "demo's announcements, create an admin if none exists, then serve with daphne and run the "
+        "simulator beside it."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -30,6 +31,7 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         call_command("seed_flights")
+        call_command("seed_announcements")
         call_command("create_demo_admin")
         manage = str(Path(settings.BASE_DIR) / "manage.py")
         children = [
