@@ -84,10 +84,12 @@ def save_flights(
 
 
 def publish_events(
-    count: int, *, low: int = 1, high: int = 1, pause: float = 0.0, event: str = "tick", pad: int = 0
-) -> None:
+    count: int, *, low: int = 1, high: int = 1, pause: float = 0.0, event: str = "tick", pad: int = 0,
+    streams: tuple[str, ...] = (STREAM,),
+) -> None:  # fmt: skip
     """`count` liveevents.publish() calls, data {"n": index} (and "pad": that many "x"), a random
-    number in low..high per transaction (publish wakes the layer once per transaction)."""
+    number in low..high per transaction (publish wakes the layer once per transaction), on
+    `streams` in turn."""
     from django.db import transaction
 
     from liveevents.publish import publish
@@ -98,7 +100,8 @@ def publish_events(
         with transaction.atomic():
             stamp_commit()
             for n in range(first, last):
-                publish(STREAM, event, {"n": n, "pad": "x" * pad} if pad else {"n": n})
+                stream = streams[n % len(streams)]
+                publish(stream, event, {"n": n, "pad": "x" * pad} if pad else {"n": n})
         first = last
         if pause:
             time.sleep(pause)
@@ -162,6 +165,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     publish.add_argument("--pause", type=float, default=0.0, help="seconds after each transaction")
     publish.add_argument("--event", default="tick")
     publish.add_argument("--pad", type=int, default=0, help="characters of padding in each event")
+    publish.add_argument("--streams", default=STREAM, help=f"comma-separated, in turn (default {STREAM})")
     create = commands.add_parser("create-flight")
     create.add_argument("code")
     create.add_argument("--origin", default="Benchmark")
@@ -187,8 +191,9 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "publish":
         low, _, high = args.per_transaction.partition(",")
         work = lambda: publish_events(  # noqa: E731
-            args.count, low=int(low), high=int(high or low), pause=args.pause, event=args.event, pad=args.pad
-        )
+            args.count, low=int(low), high=int(high or low), pause=args.pause, event=args.event, pad=args.pad,
+            streams=tuple(args.streams.split(",")),
+        )  # fmt: skip
     elif args.command == "create-flight":
         create_flight(args.code, args.origin, args.arrival, args.model)
         return

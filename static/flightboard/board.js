@@ -24,7 +24,7 @@ const SEVERITY_RANK = new Map([
 const TICKER_RECHECK_MS = 60_000;
 
 const root = document.documentElement;
-const main = document.querySelector("main[data-stream-url]");
+const main = document.querySelector("main[data-streams-url]");
 const tbody = document.querySelector("#flights tbody");
 const emptyRow = document.getElementById("no-flights");
 const indicator = document.getElementById("connection");
@@ -55,7 +55,11 @@ document.addEventListener("visibilitychange", refreshTicker);
 
 // Dynamic import: the client's URL comes from {% static %}, so hashed file names keep working.
 const { LiveStream } = await import(main.dataset.clientSrc);
-const stream = new LiveStream(main.dataset.streamUrl, { lastEventId: main.dataset.lastEventId });
+// Flights and announcements over one connection; the cursor is where the rendered page stands.
+const stream = new LiveStream(main.dataset.streamsUrl, {
+  streams: ["flights", "announcements"],
+  lastEventId: main.dataset.streamCursor,
+});
 
 stream.on("flightStateUpdate", (data) => {
   if (data && typeof data === "object" && data.flight != null) upsertFlight(data);
@@ -67,8 +71,6 @@ stream.on("flightRemoval", (data) => {
   touch();
 });
 
-// Announcements: one connection will carry them with the flights (design.md section 8); on
-// the flights stream alone these never fire. Handlers then also get (..., messageEvent, stream).
 stream.on("announcementUpdate", (data) => {
   if (data && typeof data === "object" && data.id != null) upsertAnnouncement(data);
   touch();
@@ -79,8 +81,12 @@ stream.on("announcementRemoval", (data) => {
   touch();
 });
 
-stream.on("closedConnection", () => {
-  endUpdates();
+stream.on("closedConnection", (data, messageEvent, from) => {
+  // The board is its flights: their stream closing ends it; the ticker's alone leaves it going.
+  if (from !== "announcements") {
+    stream.stop();
+    showStatus("stopped", CLOSED_BY_SERVER);
+  }
   touch();
 });
 
@@ -89,7 +95,9 @@ stream.on("streamReset", () => {
   reloadFreshState();
 });
 
-stream.on("status", (status, detail) => {
+stream.on("status", showStatus);
+
+function showStatus(status, detail) {
   root.dataset.boardStatus = status;
   indicator.dataset.status = status;
   indicator.title = detail;
@@ -97,7 +105,7 @@ stream.on("status", (status, detail) => {
   indicatorText.textContent = showDetail ? `Stopped (${detail})` : STATUS_TEXT[status];
   if (status === "stopped" && detail === CLOSED_BY_SERVER) endUpdates();
   else if (!ended) toggle.textContent = status === "stopped" ? "Resume updates" : "Stop updates";
-});
+}
 
 toggle.addEventListener("click", () => {
   if (stream.status === "stopped") stream.start();

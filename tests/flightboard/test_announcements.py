@@ -20,6 +20,8 @@ from django.utils import timezone
 
 from flightboard.management.commands.seed_announcements import DEMO_ANNOUNCEMENTS
 from flightboard.models import Announcement
+from liveevents.models import Stream
+from liveevents.publish import publish
 from liveevents.streams import PUBLIC, get_stream
 from liveevents.testing import capture_events
 
@@ -516,14 +518,14 @@ def test_board_ticker_escapes_announcement_text(client: Client, db: None, evil: 
     assert "<img" not in content
 
 
-def test_board_keeps_the_flights_stream_and_leaves_the_multiplexed_one_empty(
+def test_board_follows_flights_and_announcements_over_one_connection(
     client: Client, announcements: dict[str, Announcement]
 ) -> None:
+    publish("announcements", "announcementUpdate", {"id": 0})
     content = client.get("/").content.decode()
-    assert 'data-stream-url="/events/flights/"' in content
-    assert 'data-last-event-id="0"' in content  # the flights stream's id: announcements are not on it
-    assert 'data-streams-url=""' in content
-    assert 'data-stream-cursor=""' in content
+    assert 'data-streams-url="/events/?stream=flights&amp;stream=announcements"' in content
+    assert f'data-stream-cursor="flights:0,announcements:{Stream.current_id("announcements")}"' in content
+    assert "data-stream-url=" not in content
 
 
 def test_board_has_no_inline_style_or_script(client: Client, announcements: dict[str, Announcement]) -> None:

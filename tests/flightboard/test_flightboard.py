@@ -63,19 +63,19 @@ def test_board_renders_rows_sorted_by_arrival(client: Client, db: None) -> None:
     assert 'data-field="state" data-state="scheduled">Scheduled</td>' in content
 
 
-def test_board_passes_the_streams_current_id(client: Client, db: None) -> None:
+def test_board_passes_the_streams_current_cursor(client: Client, db: None) -> None:
     make("A123", "London", "08:15")
     make("I768", "Rome", "10:10")
     publish("flights", "tick")
     assert Stream.current_id("flights") == 3
     content = client.get("/").content.decode()
-    assert 'data-last-event-id="3"' in content
-    assert 'data-stream-url="/events/flights/"' in content
+    assert 'data-stream-cursor="flights:3,announcements:0"' in content
+    assert 'data-streams-url="/events/?stream=flights&amp;stream=announcements"' in content
 
 
 def test_board_before_the_first_event_passes_id_zero_and_says_it_is_empty(client: Client, db: None) -> None:
     content = client.get("/").content.decode()
-    assert 'data-last-event-id="0"' in content
+    assert 'data-stream-cursor="flights:0,announcements:0"' in content
     assert '<tr id="no-flights" class="empty"><td colspan="4">No flights on the board.</td></tr>' in content
     assert "data-flight=" not in content
 

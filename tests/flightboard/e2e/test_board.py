@@ -7,10 +7,12 @@ import json
 import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from liveevents.cursor import parse_cursor
 from tests.flightboard.e2e.daphne_server import DaphneServer
 
 pytestmark = pytest.mark.browser
@@ -53,8 +55,19 @@ def open_board(new_context: Callable[..., Any], server: DaphneServer) -> Page:
     return page
 
 
+def flights_id(cursor: str) -> int:
+    """The flights stream's position in a cursor (`flights:12,announcements:3`)."""
+    return parse_cursor(cursor)["flights"]
+
+
 def last_event_id(page: Page) -> int:
-    return int(page.evaluate("document.documentElement.dataset.lastEventId"))
+    """Where the board stands in the flights stream."""
+    return flights_id(page.evaluate("document.documentElement.dataset.lastEventId"))
+
+
+def at_flight(event_id: int) -> re.Pattern[str]:
+    """The board's data-last-event-id once it stands at `event_id` of the flights stream."""
+    return re.compile(rf"(^|,)flights:{event_id}(,|$)")
 
 
 def received(page: Page) -> list[dict[str, Any]]:
@@ -237,14 +250,16 @@ def test_stop_halts_updates_and_resume_catches_up(
     expect(toggle).to_have_text("Stop updates")
     expect(cell(board, first, "state")).to_have_text("Landing")
     expect(cell(board, second, "state")).to_have_text("Diverted")
-    expect(html(board)).to_have_attribute("data-last-event-id", str(head))
+    expect(html(board)).to_have_attribute("data-last-event-id", at_flight(head))
     events = received(board)
-    assert [(e["type"], int(e["id"]), json.loads(e["data"])["flight"]) for e in events] == [
+    assert [(e["type"], flights_id(e["id"]), json.loads(e["data"])["flight"]) for e in events] == [
         ("flightStateUpdate", before + 1, first),
         ("flightStateUpdate", before + 2, second),
     ]
     # Resume reconnected from the last id it had seen.
-    assert board.evaluate("window.__connects")[-1].endswith(f"lastEventId={before}")
+    resumed = parse_qs(urlsplit(board.evaluate("window.__connects")[-1]).query)
+    assert flights_id(resumed["lastEventId"][0]) == before
+    assert resumed["stream"] == ["flights", "announcements"]
 
 
 @pytest.mark.parametrize("signal", ["SIGTERM", "SIGKILL"])
@@ -270,7 +285,7 @@ def test_server_restart_reconnects_and_replays_missed_events_in_order(
     assert head == before + 6
     server.start()
 
-    expect(html(board)).to_have_attribute("data-last-event-id", str(head), timeout=30_000)
+    expect(html(board)).to_have_attribute("data-last-event-id", at_flight(head), timeout=30_000)
     expect(html(board)).to_have_attribute("data-board-status", "live")
     for code, state in changes:
         expect(cell(board, code, "state")).to_have_text(state.capitalize())
@@ -278,7 +293,7 @@ def test_server_restart_reconnects_and_replays_missed_events_in_order(
     expect(row(board, "G119")).to_have_count(0)
 
     events = received(board)
-    ids = [int(e["id"]) for e in events]
+    ids = [flights_id(e["id"]) for e in events]
     assert ids == list(range(before + 1, head + 1)), f"missing, repeated or out of order: {ids}"
     assert [(e["type"], json.loads(e["data"])["flight"]) for e in events] == [
         *(("flightStateUpdate", code) for code, _ in changes),

@@ -48,14 +48,14 @@ class SharedSite(Site):
 
     async def publish(
         self, count: int, *, per_transaction: int | tuple[int, int] = 1, pause: float = 0.0,
-        event: str = "tick", timeout: float = 180,
+        event: str = "tick", timeout: float = 180, streams: tuple[str, ...] = (STREAM,),
     ) -> Output:  # fmt: skip
         """`count` events (data {"n": index}), `per_transaction` per transaction (or a random number
-        in that inclusive range), `pause` seconds between transactions."""
+        in that inclusive range), `pause` seconds between transactions, on `streams` in turn."""
         low, high = per_transaction if isinstance(per_transaction, tuple) else (per_transaction,) * 2
         return await self.acommand(
             "publish", "--count", str(count), "--per-transaction", f"{low},{high}", "--pause", str(pause),
-            "--event", event, timeout=timeout,
+            "--event", event, "--streams", ",".join(streams), timeout=timeout,
         )  # fmt: skip
 
     # Inspection
