@@ -5,7 +5,10 @@
 (() => {
   const Native = window.EventSource;
   if (!Native || Native.__recording) return;
-  const NAMES = ["flightStateUpdate", "flightRemoval", "streamReset", "closedConnection"];
+  const NAMES = [
+    "flightStateUpdate", "flightRemoval", "announcementUpdate", "announcementRemoval",
+    "streamReset", "closedConnection",
+  ];
   window.__received = [];
   window.__connects = [];
   class RecordingEventSource extends Native {
