@@ -18,10 +18,6 @@ def ids(messages: list[Any]) -> list[str]:
     return [message.id for message in messages]
 
 
-def all_checks() -> list[str]:
-    return ids(check_asgi()) + ids(check_settings())
-
-
 # liveevents.E001: ASGI_APPLICATION --------------------------------------------------------------
 
 

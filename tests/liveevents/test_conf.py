@@ -8,22 +8,9 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
-from liveevents.checks import check_asgi, check_settings
 from liveevents.conf import CONFIG_DEFAULTS, get_config
 
 IN_MEMORY = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-REDIS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": ["redis://x"]}}}
-
-
-def ids(messages: list[Any]) -> list[str]:
-    return [message.id for message in messages]
-
-
-def all_checks() -> list[str]:
-    return ids(check_asgi()) + ids(check_settings())
-
-
-# get_config ------------------------------------------------------------------------------------
 
 
 def test_defaults_are_documented_values(settings: Any) -> None:
