@@ -34,11 +34,15 @@ class Positions:
 
     def logged(self, frame: Frame) -> bytes:
         assert frame.stream is not None and frame.id is not None
-        self.at[frame.stream] = frame.id
         if not self.multiplexed:
+            self.at[frame.stream] = frame.id
             return frame.payload
-        cursor = format_cursor(self.at, frame.stream, self.order)
-        return b"id: " + cursor.encode() + b"\n" + frame.payload[frame.body_at :]
+        return self.with_cursor(frame.stream, frame.id, frame.payload[frame.body_at :])
+
+    def with_cursor(self, stream: str, event_id: int, body: bytes) -> bytes:
+        """An event's body behind the cursor of the connection once at `event_id` of `stream`."""
+        self.at[stream] = event_id
+        return b"id: " + format_cursor(self.at, stream, self.order).encode() + b"\n" + body
 
     def closed(self, stream: str) -> bytes:
         self.open.discard(stream)
@@ -157,7 +161,7 @@ async def _replay(
         return
     while read.last is not None:
         if admission.multiplexed:
-            yield b"".join(positions.logged(frame) for frame in read.frames)
+            yield b"".join(positions.with_cursor(stream, event_id, body) for event_id, body in read.bodies())
         else:
             positions.at[stream] = read.last
             yield read.payload

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, NamedTuple, TypeVar
 
-from liveevents.frames import Frame, logged_frame
+from liveevents.frames import logged_frame
 from liveevents.log import read_head_then_events, run_in_db_thread
 
 T = TypeVar("T")
@@ -16,14 +16,19 @@ MAX_SHARED_READS = 256
 
 
 class LogSlice(NamedTuple):
-    """A replay read: the stream's head, then logged events (ids `first`..`last`) as frames, and
-    their payloads joined, which a stream's own URL writes in one go."""
+    """A replay read: the stream's head, then logged events (ids `first`..`last`) as the bytes a
+    stream's own URL writes in one go, held once; `marks` say where each event's body lies in
+    them, for the multiplexed endpoint, which writes its cursor before each body instead."""
 
     head: int
     first: int | None
     last: int | None
-    frames: tuple[Frame, ...]
     payload: bytes
+    marks: tuple[tuple[int, int, int], ...]  # (event id, start of its body, end), per event
+
+    def bodies(self) -> Iterator[tuple[int, bytes]]:
+        for event_id, start, end in self.marks:
+            yield event_id, self.payload[start:end]
 
 
 class SharedReads:
@@ -71,6 +76,12 @@ class SharedReads:
             read_head_then_events, stream, last_id, self.batch, self.max_bytes
         )
         if not events:
-            return LogSlice(head, None, None, (), b"")
-        frames = tuple(logged_frame(stream, event) for event in events)
-        return LogSlice(head, events[0].id, events[-1].id, frames, b"".join(f.payload for f in frames))
+            return LogSlice(head, None, None, b"", ())
+        payloads, marks = [], []
+        offset = 0
+        for event in events:
+            frame = logged_frame(stream, event)
+            marks.append((event.id, offset + frame.body_at, offset + len(frame.payload)))
+            payloads.append(frame.payload)
+            offset += len(frame.payload)
+        return LogSlice(head, events[0].id, events[-1].id, b"".join(payloads), tuple(marks))
