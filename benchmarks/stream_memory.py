@@ -84,15 +84,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--json", help="write the figures here too")
+    parser.add_argument(
+        "--cases", type=int, default=len(CASES), help=f"the first N cases only (default all {len(CASES)})"
+    )
     args = parser.parse_args(argv)
     raise_open_files(args.connections * 2 + 1000)
     with tempfile.TemporaryDirectory(prefix="stream-memory-") as tmp:
         work = Path(tmp)
         site = Site(work / "var", settings={"LIVEEVENTS_CONFIG": json.dumps({"MAX_CONNECTIONS": 100_000})})
         site.prepare()
-        results: dict[str, list[float]] = {name: [] for name in CASES}
+        cases = dict(list(CASES.items())[: args.cases])
+        results: dict[str, list[float]] = {name: [] for name in cases}
         for _ in range(args.repeat):
-            for name, path in CASES.items():
+            for name, path in cases.items():
                 results[name].append(measure(site, args.server, path, args.connections, work))
     base = min(results[next(iter(CASES))])
     print(f"{args.server}, {args.connections} idle connections per case, {args.repeat} run(s), best of runs")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from django.http import HttpRequest
 
@@ -110,14 +111,17 @@ async def check_request(request: HttpRequest, stream: str | None) -> Admission |
     return Admission(hub, names, positions, multiplexed, ConnectionSlot(hub))
 
 
-def read_positions(request: HttpRequest, names: tuple[str, ...], multiplexed: bool) -> dict[str, int]:
+NO_POSITIONS: Mapping[str, int] = MappingProxyType({})  # shared by every client that sends none
+
+
+def read_positions(request: HttpRequest, names: tuple[str, ...], multiplexed: bool) -> Mapping[str, int]:
     """The client's positions: from the Last-Event-ID header, else the lastEventId query parameter
     (an empty header counts as absent). Streams it does not name start live."""
     raw = request.headers.get("Last-Event-ID")
     if raw is None or not raw.strip():
         raw = request.GET.get("lastEventId")
     if raw is None or not raw.strip():
-        return {}
+        return NO_POSITIONS
     if not multiplexed:
         return {names[0]: parse_id(raw)}
     positions = parse_cursor(raw)

@@ -10,6 +10,8 @@ does; build StreamRouter after get_asgi_application().
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from liveevents.pacer import (
     PACER_EXTENSION,
     ASGIApp,
@@ -46,5 +48,6 @@ class StreamRouter:
         self.app = app
         self._serve = serve_public_streams
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._serve(self.app, scope, receive, send)
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # The router's coroutine itself, not one awaiting it: a frame less held by every stream.
+        return self._serve(self.app, scope, receive, send)

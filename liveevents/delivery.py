@@ -30,7 +30,9 @@ class Positions:
         self.order = order
         self.at = at
         self.multiplexed = multiplexed
-        self.open = set(order)
+        # The streams still open: only the multiplexed endpoint closes one and goes on (a set of
+        # its own for every one-stream connection would cost each of them a few hundred bytes).
+        self.open: set[str] | tuple[str, ...] = set(order) if multiplexed else order
 
     def logged(self, frame: Frame) -> bytes:
         assert frame.stream is not None and frame.id is not None
@@ -45,14 +47,20 @@ class Positions:
         return b"id: " + format_cursor(self.at, stream, self.order).encode() + b"\n" + body
 
     def closed(self, stream: str) -> bytes:
-        self.open.discard(stream)
-        return closed_among_others(stream) if self.multiplexed else b""
+        if isinstance(self.open, set):
+            self.open.discard(stream)
+            return closed_among_others(stream)
+        self.open = ()
+        return b""
 
 
 async def stream_body(admission: Admission, pacer: TransportPacer | None = None) -> AsyncGenerator[bytes]:
     """Retry, replay after each position, then live frames, until the streams close, the client
     leaves, or it falls too far behind. With a pacer (daphne behind StreamBackpressure) nothing more
     is written while the client's socket is full; its bounded queue then overflows and it is cut off.
+
+    One generator for the whole response, held by each connection for its lifetime: every chunk
+    passes through it alone, and it keeps nothing it does not need.
     """
     hub = admission.hub
     try:
@@ -67,8 +75,73 @@ async def stream_body(admission: Admission, pacer: TransportPacer | None = None)
             yield encode_retry(get_config()["RETRY"])
             if pacer is not None:
                 pacer.start()
-            async for chunk in _frames(admission, subscription, pacer):
-                yield chunk
+            positions = Positions(
+                admission.streams,
+                {
+                    name: admission.positions.get(name, subscription.start_ids[name])
+                    for name in admission.streams
+                },
+                admission.multiplexed,
+            )
+            if subscription.closed:
+                if not admission.multiplexed:
+                    yield closed_frame(admission.streams[0]).payload
+                    return
+                yield b"".join(
+                    positions.closed(name) for name in admission.streams if name in subscription.closed
+                )
+                hub.unsubscribe(subscription, subscription.closed)
+            for name in admission.streams:
+                if name in admission.positions and name in positions.open:
+                    async for chunk in _replay(admission, subscription, positions, name):
+                        if pacer is not None:
+                            await subscription.wait_until_writable(pacer.writable)
+                        if subscription.overflowed:
+                            break
+                        yield chunk
+            while positions.open and not subscription.overflowed:
+                if pacer is not None:
+                    await subscription.wait_until_writable(pacer.writable)
+                    if subscription.overflowed:
+                        break
+                # Whatever queued up while we waited goes out in one write.
+                chunks: list[bytes] = []
+                final = False
+                for frame in await subscription.take():
+                    stream = frame.stream
+                    if stream is None:  # the connection's own: a keepalive, or the drain that ends it
+                        chunks.append(frame.payload)
+                        final = frame.final
+                    elif stream not in positions.open:
+                        continue
+                    elif frame.closed:
+                        if not admission.multiplexed:
+                            chunks.append(frame.payload)
+                            final = True
+                        else:
+                            chunks.append(positions.closed(stream))
+                            hub.unsubscribe(subscription, (stream,))
+                            final = not positions.open
+                    elif frame.reset:
+                        chunks.append(positions.logged(frame))
+                    else:
+                        assert frame.id is not None
+                        position = positions.at[stream]
+                        if frame.id <= position:
+                            continue
+                        if frame.id > position + 1:
+                            # The hub delivered past us (we joined mid-catch-up): read the hole.
+                            missing = await run_in_db_thread(
+                                read_events, stream, position, frame.id - 1 - position, frame.id - 1
+                            )
+                            chunks.extend(positions.logged(logged_frame(stream, event)) for event in missing)
+                        chunks.append(positions.logged(frame))
+                    if final:
+                        break
+                if chunks:
+                    yield b"".join(chunks)
+                if final:
+                    return
             if subscription.overflowed and pacer is not None:
                 # Its socket is full: drop it now rather than queue the end of the response behind it.
                 pacer.abort()
@@ -76,73 +149,6 @@ async def stream_body(admission: Admission, pacer: TransportPacer | None = None)
             hub.unsubscribe(subscription)
     finally:
         admission.slot.release()
-
-
-async def _frames(
-    admission: Admission, subscription: Subscription, pacer: TransportPacer | None
-) -> AsyncIterator[bytes]:
-    positions = Positions(
-        admission.streams,
-        {name: admission.positions.get(name, subscription.start_ids[name]) for name in admission.streams},
-        admission.multiplexed,
-    )
-    if subscription.closed:
-        if not admission.multiplexed:
-            yield closed_frame(admission.streams[0]).payload
-            return
-        yield b"".join(positions.closed(name) for name in admission.streams if name in subscription.closed)
-        admission.hub.unsubscribe(subscription, subscription.closed)
-    for name in admission.streams:
-        if name in admission.positions and name in positions.open:
-            async for chunk in _replay(admission, subscription, positions, name):
-                if pacer is not None:
-                    await subscription.wait_until_writable(pacer.writable)
-                if subscription.overflowed:
-                    return
-                yield chunk
-    while positions.open and not subscription.overflowed:
-        if pacer is not None:
-            await subscription.wait_until_writable(pacer.writable)
-            if subscription.overflowed:
-                return
-        # Whatever queued up while we waited goes out in one write.
-        chunks: list[bytes] = []
-        final = False
-        for frame in await subscription.take():
-            stream = frame.stream
-            if stream is None:  # the connection's own: a keepalive, or the drain that ends it
-                chunks.append(frame.payload)
-                final = frame.final
-            elif stream not in positions.open:
-                continue
-            elif frame.closed:
-                if not admission.multiplexed:
-                    chunks.append(frame.payload)
-                    final = True
-                else:
-                    chunks.append(positions.closed(stream))
-                    admission.hub.unsubscribe(subscription, (stream,))
-                    final = not positions.open
-            elif frame.reset:
-                chunks.append(positions.logged(frame))
-            else:
-                assert frame.id is not None
-                position = positions.at[stream]
-                if frame.id <= position:
-                    continue
-                if frame.id > position + 1:
-                    # The hub delivered past us (we joined mid-catch-up): read the hole from the log.
-                    missing = await run_in_db_thread(
-                        read_events, stream, position, frame.id - 1 - position, frame.id - 1
-                    )
-                    chunks.extend(positions.logged(logged_frame(stream, event)) for event in missing)
-                chunks.append(positions.logged(frame))
-            if final:
-                break
-        if chunks:
-            yield b"".join(chunks)
-        if final:
-            return
 
 
 async def _replay(

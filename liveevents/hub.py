@@ -113,7 +113,7 @@ class StreamHub:
         for state in states:
             subscription.start_ids[state.name] = state.delivered
             if state.closed:
-                subscription.closed.add(state.name)
+                subscription.closed = {*subscription.closed, state.name}
             state.subscribers.add(subscription)
         return subscription
 

@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
+from functools import cache
+from typing import Any
+
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 
 from liveevents.access import Refusal
 
 CONTENT_TYPE = "text/event-stream; charset=utf-8"
 GZIP_MIDDLEWARE = "django.middleware.gzip.GZipMiddleware"
+
+
+@cache
+def encoded_stream_headers(secure: bool) -> tuple[tuple[bytes, bytes], ...]:
+    """stream_headers and middleware_headers, as the router sends them: the same for every
+    connection, so they are made once, not kept per connection for its lifetime."""
+    request = HttpRequest()
+    request.is_secure = lambda: secure  # type: ignore[method-assign]
+    return tuple(
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in (*stream_headers(request), *middleware_headers(request))
+    )
+
+
+@receiver(setting_changed)
+def _clear_headers(**kwargs: Any) -> None:
+    encoded_stream_headers.cache_clear()
 
 
 def stream_headers(request: HttpRequest) -> list[tuple[str, str]]:

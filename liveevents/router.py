@@ -24,23 +24,35 @@ from liveevents import views
 from liveevents.access import Admission, Refusal, check_request
 from liveevents.delivery import stream_body
 from liveevents.pacer import ASGIApp, Receive, Scope, Send, pacer_of
-from liveevents.responses import middleware_headers, refusal_body, refusal_headers, stream_headers
+from liveevents.responses import encoded_stream_headers, middleware_headers, refusal_body, refusal_headers
 from liveevents.streams import PUBLIC, get_stream
 
 logger = logging.getLogger(__name__)
+
+Headers = tuple[tuple[bytes, bytes], ...]
 
 
 async def serve_public_streams(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
     """Serve the request if it is for public streams only, else pass it to `app` unchanged."""
     if scope.get("type") == "http" and scope.get("method") == "GET" and _wants_stream(scope):
-        request = _public_stream_request(scope)
-        if request is not None:
-            await _serve(request, scope, receive, send)
+        opened = await _open(scope, send)
+        if opened is not None:
+            if opened:
+                admission, headers = opened
+                await _stream(admission, headers, stream_body(admission, pacer_of(scope)), receive, send)
             return
     await app(scope, receive, send)
 
 
-async def _serve(request: ASGIRequest, scope: Scope, receive: Receive, send: Send) -> None:
+async def _open(scope: Scope, send: Send) -> tuple[Admission, Headers] | tuple[()] | None:
+    """None: not for public streams only (Django serves it). Else the checks have run: an empty
+    tuple when they refused (the answer is sent), else the admission and the headers to send
+    (one tuple shared by all connections). The request is built for the checks alone and not
+    kept for the stream's lifetime (it costs kilobytes per connection): only this coroutine,
+    which returns at once, holds it."""
+    request = _public_stream_request(scope)
+    if request is None:
+        return None
     stream = request.resolver_match.kwargs.get("stream") if request.resolver_match else None
     answer = await check_request(request, stream)
     extra = middleware_headers(request)
@@ -48,11 +60,8 @@ async def _serve(request: ASGIRequest, scope: Scope, receive: Receive, send: Sen
         headers = _encode([*refusal_headers(answer), *extra])
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
         await send({"type": "http.response.body", "body": refusal_body(answer)})
-        return
-    # The request was built for the checks only; it is not kept for the stream's lifetime.
-    headers = _encode([*stream_headers(request), *extra])
-    del request
-    await _stream(answer, headers, stream_body(answer, pacer_of(scope)), receive, send)
+        return ()
+    return answer, encoded_stream_headers(request.is_secure())
 
 
 def _public_stream_request(scope: Scope) -> ASGIRequest | None:
@@ -84,11 +93,7 @@ def _public_stream_request(scope: Scope) -> ASGIRequest | None:
 
 
 async def _stream(
-    admission: Admission,
-    headers: list[tuple[bytes, bytes]],
-    body: AsyncGenerator[bytes],
-    receive: Receive,
-    send: Send,
+    admission: Admission, headers: Headers, body: AsyncGenerator[bytes], receive: Receive, send: Send
 ) -> None:
     streaming = asyncio.current_task()
     assert streaming is not None  # the server runs each request in a task
@@ -108,7 +113,7 @@ async def _stream(
 
     watcher = asyncio.ensure_future(watch_for_disconnect())
     try:
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.start", "status": 200, "headers": list(headers)})
         async for chunk in body:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})

@@ -6,6 +6,8 @@ import asyncio
 
 from liveevents.frames import Frame
 
+_NONE_CLOSED: frozenset[str] = frozenset()  # shared: a set of its own would cost every connection
+
 
 class Subscription:
     """The frames of every stream one connection follows, in the order the hub fanned them out.
@@ -25,7 +27,7 @@ class Subscription:
         self.overflowed = False
         # Per stream: the id live frames start after, and whether it was closed when subscribed.
         self.start_ids: dict[str, int] = {}
-        self.closed: set[str] = set()
+        self.closed: frozenset[str] | set[str] = _NONE_CLOSED
         self._cut_off: asyncio.Event | None = None
 
     def offer(self, frame: Frame) -> None:
