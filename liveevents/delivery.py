@@ -75,14 +75,12 @@ async def stream_body(admission: Admission, pacer: TransportPacer | None = None)
             yield encode_retry(get_config()["RETRY"])
             if pacer is not None:
                 pacer.start()
-            positions = Positions(
-                admission.streams,
-                {
-                    name: admission.positions.get(name, subscription.start_ids[name])
-                    for name in admission.streams
-                },
-                admission.multiplexed,
-            )
+            # Each stream from the client's position, else from where its live frames begin (then
+            # no replay needs start_ids any more: they become the positions, a dict the less).
+            at = subscription.start_ids
+            if admission.positions:
+                at = {name: admission.positions.get(name, at[name]) for name in admission.streams}
+            positions = Positions(admission.streams, at, admission.multiplexed)
             if subscription.closed:
                 if not admission.multiplexed:
                     yield closed_frame(admission.streams[0]).payload
