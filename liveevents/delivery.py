@@ -97,6 +97,10 @@ async def stream_body(admission: Admission, pacer: TransportPacer | None = None)
                         if subscription.overflowed:
                             break
                         yield chunk
+            # The hot path: every event, for every connection. Locals, one unpacking of each frame,
+            # and a stream's own URL writes the frame's bytes as they are.
+            at = positions.at
+            multiplexed = admission.multiplexed
             while positions.open and not subscription.overflowed:
                 if pacer is not None:
                     await subscription.wait_until_writable(pacer.writable)
@@ -106,34 +110,37 @@ async def stream_body(admission: Admission, pacer: TransportPacer | None = None)
                 chunks: list[bytes] = []
                 final = False
                 for frame in await subscription.take():
-                    stream = frame.stream
+                    stream, event_id, payload, body_at, reset, closed, final = frame
                     if stream is None:  # the connection's own: a keepalive, or the drain that ends it
-                        chunks.append(frame.payload)
-                        final = frame.final
+                        chunks.append(payload)
                     elif stream not in positions.open:
                         continue
-                    elif frame.closed:
-                        if not admission.multiplexed:
-                            chunks.append(frame.payload)
-                            final = True
-                        else:
+                    elif closed:
+                        if multiplexed:
                             chunks.append(positions.closed(stream))
                             hub.unsubscribe(subscription, (stream,))
                             final = not positions.open
-                    elif frame.reset:
+                        else:
+                            chunks.append(payload)
+                            final = True
+                    elif reset:
                         chunks.append(positions.logged(frame))
                     else:
-                        assert frame.id is not None
-                        position = positions.at[stream]
-                        if frame.id <= position:
+                        assert event_id is not None
+                        position = at[stream]
+                        if event_id <= position:
                             continue
-                        if frame.id > position + 1:
+                        if event_id > position + 1:
                             # The hub delivered past us (we joined mid-catch-up): read the hole.
                             missing = await run_in_db_thread(
-                                read_events, stream, position, frame.id - 1 - position, frame.id - 1
+                                read_events, stream, position, event_id - 1 - position, event_id - 1
                             )
                             chunks.extend(positions.logged(logged_frame(stream, event)) for event in missing)
-                        chunks.append(positions.logged(frame))
+                        if multiplexed:
+                            chunks.append(positions.with_cursor(stream, event_id, payload[body_at:]))
+                        else:
+                            at[stream] = event_id
+                            chunks.append(payload)
                     if final:
                         break
                 if chunks:

@@ -108,7 +108,10 @@ class StreamHub:
 
     async def subscribe(self, streams: tuple[str, ...]) -> Subscription:
         """Register a connection on `streams`; frames for ids above `start_ids[stream]` reach it."""
-        states = await asyncio.gather(*(self._open(name) for name in streams))
+        if len(streams) == 1:  # most connections: no task for gather() to make and schedule
+            states = [await self._open(streams[0])]
+        else:
+            states = await asyncio.gather(*(self._open(name) for name in streams))
         subscription = Subscription(streams, self.queue_size)
         for state in states:
             subscription.start_ids[state.name] = state.delivered
