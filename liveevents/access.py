@@ -17,9 +17,10 @@ from django.http import HttpRequest
 
 from liveevents.conf import get_config
 from liveevents.cursor import MalformedPosition, parse_cursor, parse_id
+from liveevents.guard import Guarded
 from liveevents.hub import StreamHub, get_hub
 from liveevents.log import read_heads, run_in_db_thread
-from liveevents.streams import PUBLIC, get_stream
+from liveevents.streams import StreamSpec, UnknownStream, resolve_stream
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,8 @@ class Admission:
     # The multiplexed endpoint (/events/?stream=...): cursors as ids, per-stream closes.
     multiplexed: bool
     slot: ConnectionSlot
+    # Who reads the non-public streams among them, for the hub to ask again; None: all public.
+    guarded: Guarded | None = None
 
 
 async def check_request(request: HttpRequest, stream: str | None) -> Admission | Refusal:
@@ -73,16 +76,16 @@ async def check_request(request: HttpRequest, stream: str | None) -> Admission |
             )
     else:
         names = (stream,)
-    specs = []
+    specs: list[StreamSpec] = []
     for name in names:
-        spec = get_stream(name)
-        if spec is None:
-            return Refusal(404, f"Unknown stream {name[:80]!r}.")
-        specs.append(spec)
+        try:
+            specs.append(resolve_stream(name))
+        except UnknownStream as error:
+            return Refusal(404, str(error))
     for spec in specs:
         # In the log readers' threads: they live as long as the process, and so do their
         # connections (a short-lived thread's would be left for the garbage collector, unclosed).
-        if spec.readers is not PUBLIC and not await run_in_db_thread(spec.readers, request):
+        if not spec.public and not await run_in_db_thread(spec.allows, request):
             return Refusal(403, f"You may not read stream {spec.name!r}.")
     if not request.accepts("text/event-stream"):
         return Refusal(406, "This URL serves Server-Sent Events: send 'Accept: text/event-stream'.")
@@ -108,7 +111,9 @@ async def check_request(request: HttpRequest, stream: str | None) -> Admission |
             "This server is shutting down or has too many open streams; retry later.",
             retry_after=config["RETRY_AFTER"],
         )
-    return Admission(hub, names, positions, multiplexed, ConnectionSlot(hub))
+    private = tuple(spec for spec in specs if not spec.public)
+    guarded = Guarded.of(request, private) if private else None
+    return Admission(hub, names, positions, multiplexed, ConnectionSlot(hub), guarded)
 
 
 NO_POSITIONS: Mapping[str, int] = MappingProxyType({})  # shared by every client that sends none

@@ -10,4 +10,11 @@ class LiveEventsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.apps import apps
+
         from liveevents import checks  # noqa: F401  (registers the system checks)
+
+        if apps.is_installed("django.contrib.auth"):
+            from liveevents import revocation
+
+            revocation.connect()

@@ -1,16 +1,25 @@
-"""Bindings: "model M feeds stream S", as post_save/post_delete receivers that publish."""
+"""Bindings: "model M feeds streams S(instance)", as receivers of the model's signals that publish.
+
+A binding names one stream (`stream="flights"`) or computes an instance's streams
+(`streams=lambda flight: ["flights", f"terminal.{flight.terminal}"]`). A save publishes the saved
+event on each stream the instance is in and, when the save moved it, the deleted event on each
+stream it left; a delete publishes the deleted event on each of its streams. Bulk writes send no
+signals: publish_saved() and track_changes() publish what the bindings would have.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import models
-from django.db.models.signals import post_delete, post_save
+from django.db import models, router, transaction
+from django.db.models.signals import post_delete, post_save, pre_save
 
-from liveevents.publish import publish
+from liveevents.models import Event
+from liveevents.publish import encode_data, publish_many
 from liveevents.sse import check_field_value
 from liveevents.streams import get_stream
 
@@ -18,6 +27,11 @@ M = TypeVar("M", bound=models.Model)
 
 # A model instance to the event's data: a string as it is, anything else as JSON (publish()).
 Serializer = Callable[[M], object]
+# A model instance to the names of the streams it feeds.
+Router = Callable[[M], Iterable[str]]
+
+# Where a save's pre_save receiver leaves the streams the row was in before it, per binding.
+_BEFORE = "_liveevents_streams_before"
 
 
 def primary_key_only(instance: models.Model) -> dict[str, Any]:
@@ -27,40 +41,103 @@ def primary_key_only(instance: models.Model) -> dict[str, Any]:
 @dataclass(frozen=True)
 class ModelBinding(Generic[M]):
     model: type[M]
-    stream: str
+    route: Router[M]
     saved_event: str
     deleted_event: str | None
     serialize: Serializer[M]
     serialize_deleted: Serializer[M]
+    # Routed: the streams depend on the instance, so a save may move it from some to others.
+    routed: bool
+    key: str
+
+    def streams(self, instance: M) -> tuple[str, ...]:
+        """The streams `instance` feeds, each a declared stream or a member of a declared family."""
+        names = tuple(dict.fromkeys(self.route(instance)))
+        for name in names:
+            if not isinstance(name, str) or get_stream(name) is None:
+                raise ImproperlyConfigured(
+                    f"The binding of {self.model._meta.label} routed {instance!r} to {name!r}, which "
+                    "is not a declared stream nor a stream of a declared family (declare_stream)."
+                )
+        return names
+
+    def saved_events(self, instance: M, before: Sequence[str] = ()) -> list[tuple[str, str, object]]:
+        """The events of a save of `instance` that was in the streams `before`."""
+        now = self.streams(instance)
+        events: list[tuple[str, str, object]] = []
+        left = [name for name in before if name not in now]
+        if left and self.deleted_event is not None:
+            removal = encode_data(self.serialize_deleted(instance))
+            events.extend((name, self.deleted_event, removal) for name in left)
+        if now:
+            data = encode_data(self.serialize(instance))
+            events.extend((name, self.saved_event, data) for name in now)
+        return events
+
+    def deleted_events(
+        self, instance: M, streams: Sequence[str] | None = None
+    ) -> list[tuple[str, str, object]]:
+        if self.deleted_event is None:
+            return []
+        names = self.streams(instance) if streams is None else streams
+        if not names:
+            return []
+        data = encode_data(self.serialize_deleted(instance))
+        return [(name, self.deleted_event, data) for name in names]
+
+    def on_pre_save(self, sender: type[M], instance: M, raw: bool = False, **kwargs: Any) -> None:
+        if raw or instance.pk is None:
+            return
+        # The streams of the row as the database has it: the instance in hand may be stale, or
+        # already changed by the code about to save it.
+        row = self.model._base_manager.using(kwargs.get("using")).filter(pk=instance.pk).first()
+        before = instance.__dict__.setdefault(_BEFORE, {})
+        before[self.key] = self.streams(row) if row is not None else ()
 
     def on_save(self, sender: type[M], instance: M, raw: bool = False, **kwargs: Any) -> None:
         if raw:  # loaddata: fixtures are not news
             return
-        publish(self.stream, self.saved_event, self.serialize(instance), using=kwargs.get("using"))
+        before = instance.__dict__.get(_BEFORE, {}).pop(self.key, ()) if self.routed else ()
+        publish_many(self.saved_events(instance, before), using=kwargs.get("using"))
 
     def on_delete(self, sender: type[M], instance: M, **kwargs: Any) -> None:
-        assert self.deleted_event is not None
-        publish(self.stream, self.deleted_event, self.serialize_deleted(instance), using=kwargs.get("using"))
+        publish_many(self.deleted_events(instance), using=kwargs.get("using"))
 
     def dispatch_uid(self, signal: str) -> str:
-        return f"liveevents:{self.model._meta.label}:{self.stream}:{self.saved_event}:{signal}"
+        return f"liveevents:{self.key}:{signal}"
+
+
+_bindings: dict[type[models.Model], list[ModelBinding[Any]]] = {}
 
 
 def bind(
     model: type[M],
     *,
-    stream: str,
+    stream: str | None = None,
+    streams: Router[M] | None = None,
     saved_event: str,
     deleted_event: str | None = None,
     serialize: Serializer[M],
     serialize_deleted: Serializer[M] = primary_key_only,
 ) -> ModelBinding[M]:
-    """Publish `saved_event` on `stream` after each save of `model` and, if given,
-    `deleted_event` after each delete. The stream must be declared first (declare_stream)."""
-    if get_stream(stream) is None:
+    """Publish `saved_event` after each save of `model` and, if given, `deleted_event` after each
+    delete: on `stream`, a declared stream, or on the streams `streams(instance)` names, each a
+    declared stream or a member of a declared family. When a save changes an instance's streams,
+    it gets `deleted_event` on each stream it left, in the save's transaction."""
+    if (stream is None) == (streams is None):
+        raise ImproperlyConfigured(
+            f"Bind {model._meta.label} with stream='name' (one stream) or streams=callable "
+            "(the instance's streams), not both or neither."
+        )
+    if stream is not None and get_stream(stream) is None:
         raise ImproperlyConfigured(
             f"Cannot bind {model._meta.label} to stream {stream!r}: declare it first with "
             f"liveevents.streams.declare_stream({stream!r}, readers=...)."
+        )
+    if streams is not None and not callable(streams):
+        raise ImproperlyConfigured(
+            f"Binding of {model._meta.label}: streams must be a callable taking an instance and "
+            f"returning its stream names, not {streams!r}."
         )
     # `is None`, not falsiness: an empty name must be refused here, not on every save or delete.
     for name in [saved_event] if deleted_event is None else [saved_event, deleted_event]:
@@ -68,16 +145,162 @@ def bind(
             check_field_value("event name", name)
         except ValueError as error:
             raise ImproperlyConfigured(str(error)) from None
-    binding = ModelBinding(model, stream, saved_event, deleted_event, serialize, serialize_deleted)
+    route: Router[M]
+    if streams is None:
+        assert stream is not None
+        fixed = (stream,)
+
+        def route(instance: M) -> Iterable[str]:
+            return fixed
+
+        target = stream
+    else:
+        route = streams
+        target = f"{getattr(streams, '__module__', '')}.{getattr(streams, '__qualname__', repr(streams))}"
+    binding = ModelBinding(
+        model,
+        route,
+        saved_event,
+        deleted_event,
+        serialize,
+        serialize_deleted,
+        routed=streams is not None,
+        key=f"{model._meta.label}:{target}:{saved_event}",
+    )
+    if binding.routed:
+        pre_save.connect(
+            binding.on_pre_save, sender=model, weak=False, dispatch_uid=binding.dispatch_uid("pre_save")
+        )
     post_save.connect(binding.on_save, sender=model, weak=False, dispatch_uid=binding.dispatch_uid("save"))
     if deleted_event is not None:
         post_delete.connect(
             binding.on_delete, sender=model, weak=False, dispatch_uid=binding.dispatch_uid("delete")
         )
+    registered = _bindings.setdefault(model, [])
+    registered[:] = [other for other in registered if other.key != binding.key]
+    registered.append(binding)
     return binding
 
 
 def unbind(binding: ModelBinding[Any]) -> None:
     """Disconnect a binding's receivers (for tests)."""
+    pre_save.disconnect(sender=binding.model, dispatch_uid=binding.dispatch_uid("pre_save"))
     post_save.disconnect(sender=binding.model, dispatch_uid=binding.dispatch_uid("save"))
     post_delete.disconnect(sender=binding.model, dispatch_uid=binding.dispatch_uid("delete"))
+    registered = _bindings.get(binding.model, [])
+    registered[:] = [other for other in registered if other.key != binding.key]
+
+
+def bindings_of(model: type[models.Model]) -> list[ModelBinding[Any]]:
+    """The bindings of `model`, in the order they were made."""
+    return list(_bindings.get(model, ()))
+
+
+# Bulk writes -------------------------------------------------------------------------------------
+
+
+def publish_saved(objects: Iterable[M], *, using: str | None = None) -> list[Event]:
+    """Publish what the bindings would have published had each of `objects` (a list of instances,
+    or a queryset, read now) been saved one by one: the saved event on each of its streams. For
+    rows written by bulk_create(), bulk_update() or QuerySet.update(), which send no signals.
+
+    In the current transaction (the events are logged with the rows, or not at all), one wake-up
+    per stream. A change that moves rows between streams needs track_changes() instead, which
+    also sends the deleted events on the streams they left.
+    """
+    instances, alias = _instances(objects, using)
+    events = [
+        event
+        for instance in instances
+        for binding in _of(instance)
+        for event in binding.saved_events(instance)
+    ]
+    return publish_many(events, using=alias)
+
+
+def publish_deleted(objects: Iterable[M], *, using: str | None = None) -> list[Event]:
+    """Publish the deleted events of `objects` (instances still holding their fields), for rows
+    removed without signals (raw SQL, QuerySet._raw_delete). QuerySet.delete() sends signals and
+    needs no call."""
+    instances, alias = _instances(objects, using)
+    events = [
+        event
+        for instance in instances
+        for binding in _of(instance)
+        for event in binding.deleted_events(instance)
+    ]
+    return publish_many(events, using=alias)
+
+
+@contextmanager
+def track_changes(objects: Iterable[M], *, using: str | None = None) -> Iterator[Iterable[M]]:
+    """Record the streams of `objects` (instances or a queryset) as the database has them, run the
+    block (which changes them in bulk), then publish what the bindings would have for each row:
+    the deleted event on each stream it left, the saved event on each it is in, and the deleted
+    events of rows the block removed. Yields `objects`:
+
+        with track_changes(Flight.objects.filter(terminal="1")) as flights:
+            flights.update(terminal="2")
+
+    Everything runs in one transaction (the current one, if any): the events commit with the
+    change or not at all, one wake-up per stream.
+    """
+    model, pks, alias = _primary_keys(objects, using)
+    with transaction.atomic(using=alias):
+        before = {instance.pk: instance for instance in _rows(model, pks, alias)}
+        streams_before = {
+            (binding.key, pk): binding.streams(instance)
+            for pk, instance in before.items()
+            for binding in _of(instance)
+        }
+        yield objects
+        after = {instance.pk: instance for instance in _rows(model, pks, alias)}
+        events: list[tuple[str, str, object]] = []
+        for pk, old in before.items():
+            new = after.get(pk)
+            for binding in _of(old):
+                if new is None:
+                    events.extend(binding.deleted_events(old, streams_before[(binding.key, pk)]))
+                else:
+                    events.extend(binding.saved_events(new, streams_before[(binding.key, pk)]))
+        publish_many(events, using=alias)
+
+
+def _of(instance: models.Model) -> list[ModelBinding[Any]]:
+    return _bindings.get(type(instance), [])
+
+
+def _instances(objects: Iterable[M], using: str | None) -> tuple[list[M], str]:
+    if isinstance(objects, models.QuerySet):
+        return list(objects), using or objects.db
+    instances = list(objects)
+    if not instances:
+        return [], using or "default"
+    return instances, using or router.db_for_write(type(instances[0]), instance=instances[0])
+
+
+def _primary_keys(objects: Iterable[M], using: str | None) -> tuple[type[M] | None, list[Any], str]:
+    if isinstance(objects, models.QuerySet):
+        return objects.model, list(objects.values_list("pk", flat=True)), using or objects.db
+    instances, alias = _instances(objects, using)
+    if not instances:
+        return None, [], alias
+    missing = [instance for instance in instances if instance.pk is None]
+    if missing:
+        raise ValueError(
+            f"track_changes() needs saved rows: {missing[0]!r} has no primary key (on databases "
+            "where bulk_create() does not set them, pass a queryset of the new rows instead)."
+        )
+    return type(instances[0]), [instance.pk for instance in instances], alias
+
+
+def _rows(model: type[M] | None, pks: list[Any], alias: str) -> list[M]:
+    if model is None or not pks:
+        return []
+    batch = 500  # the database's parameter limit (SQLite's may be 999)
+    manager = model._base_manager.using(alias)
+    return [
+        row
+        for start in range(0, len(pks), batch)
+        for row in manager.filter(pk__in=pks[start : start + batch])
+    ]

@@ -91,6 +91,12 @@ def check_settings(**kwargs: Any) -> list[Error]:
     for key in counts:
         if key in user and not (isinstance(user[key], int) and user[key] > 0):
             errors.append(Error(f"LIVEEVENTS[{key!r}] must be a positive integer.", id="liveevents.E004"))
+    if "REVALIDATE_INTERVAL" in user and not (
+        isinstance(user["REVALIDATE_INTERVAL"], (int, float)) and user["REVALIDATE_INTERVAL"] > 0
+    ):
+        errors.append(
+            Error("LIVEEVENTS['REVALIDATE_INTERVAL'] must be a positive number.", id="liveevents.E004")
+        )
     for key in ("RETRY", "RETRY_AFTER"):
         if key in user and not (isinstance(user[key], int) and user[key] >= 0):
             errors.append(Error(f"LIVEEVENTS[{key!r}] must be a non-negative integer.", id="liveevents.E004"))

@@ -25,6 +25,7 @@ class LiveEventsConfig(TypedDict):
     RETENTION_DAYS: float | None
     PRUNE_INTERVAL: float | None
     SHUTDOWN_DRAIN: float | None
+    REVALIDATE_INTERVAL: float
     CHANNEL_LAYER: str
 
 
@@ -56,6 +57,10 @@ CONFIG_DEFAULTS: LiveEventsConfig = {
     # On SIGTERM, tell every open stream to reconnect soon (retry: 250) and end it, then give the
     # responses this many seconds to flush before the server's own shutdown. None: no drain.
     "SHUTDOWN_DRAIN": 0.5,
+    # Seconds between re-checks of who may still read the non-public streams it has open: a
+    # connection whose reader no longer may (permissions, groups, a callable's answer) loses the
+    # stream within this time; a logout or a deactivation through the site ends it at once.
+    "REVALIDATE_INTERVAL": 60.0,
     # Alias in CHANNEL_LAYERS used to wake hubs up.
     "CHANNEL_LAYER": "default",
 }

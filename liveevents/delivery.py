@@ -46,12 +46,14 @@ class Positions:
         self.at[stream] = event_id
         return b"id: " + format_cursor(self.at, stream, self.order).encode() + b"\n" + body
 
-    def closed(self, stream: str) -> bytes:
+    def closed(self, stream: str, payload: bytes | None = None) -> bytes:
+        """What ends `stream` for this connection: `payload` if the frame brings its own, else
+        the multiplexed endpoint's closedConnection naming it."""
         if isinstance(self.open, set):
             self.open.discard(stream)
-            return closed_among_others(stream)
+            return closed_among_others(stream) if payload is None else payload
         self.open = ()
-        return b""
+        return b"" if payload is None else payload
 
 
 async def stream_body(admission: Admission, pacer: TransportPacer | None = None) -> AsyncGenerator[bytes]:
@@ -66,7 +68,7 @@ async def stream_body(admission: Admission, pacer: TransportPacer | None = None)
     try:
         try:
             # Subscribed before the first byte: a client that sees `retry:` misses nothing after it.
-            subscription = await hub.subscribe(admission.streams)
+            subscription = await hub.subscribe(admission.streams, admission.guarded)
         except Exception:
             logger.exception("Could not open %s; the client will reconnect.", ", ".join(admission.streams))
             yield encode_retry(get_config()["RETRY"])
@@ -110,14 +112,14 @@ async def stream_body(admission: Admission, pacer: TransportPacer | None = None)
                 chunks: list[bytes] = []
                 final = False
                 for frame in await subscription.take():
-                    stream, event_id, payload, body_at, reset, closed, final = frame
+                    stream, event_id, payload, body_at, reset, closed, final, forbidden = frame
                     if stream is None:  # the connection's own: a keepalive, or the drain that ends it
                         chunks.append(payload)
                     elif stream not in positions.open:
                         continue
                     elif closed:
                         if multiplexed:
-                            chunks.append(positions.closed(stream))
+                            chunks.append(positions.closed(stream, payload if forbidden else None))
                             hub.unsubscribe(subscription, (stream,))
                             final = not positions.open
                         else:

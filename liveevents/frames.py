@@ -15,7 +15,9 @@ class Frame(NamedTuple):
     `stream` is None for frames of the connection as a whole (keepalives, the SIGTERM drain).
     Logged events and resets carry their `id`; `payload` starts with the `id: <n>` line a
     stream's own URL sends, and `payload[body_at:]` is the rest, behind which the multiplexed
-    endpoint writes its cursor instead. `closed`: the stream was closed; `final`: the connection ends.
+    endpoint writes its cursor instead. `closed`: the stream was closed (`forbidden`: for this
+    connection alone, its reader may no longer read it; `payload` is then what both endpoints
+    write); `final`: the connection ends.
     """
 
     stream: str | None
@@ -25,6 +27,7 @@ class Frame(NamedTuple):
     reset: bool = False
     closed: bool = False
     final: bool = False
+    forbidden: bool = False
 
 
 def _with_id(stream: str, event_id: int, body: bytes, reset: bool = False) -> Frame:
@@ -45,6 +48,13 @@ def reset_frame(stream: str, current_id: int) -> Frame:
 def closed_frame(stream: str) -> Frame:
     """`closedConnection` on a stream's own URL: empty data, and the response ends."""
     return Frame(stream, None, encode_event("", event="closedConnection"), closed=True)
+
+
+def forbidden_frame(stream: str) -> Frame:
+    """`closedConnection` for one connection whose reader may no longer read `stream`: it names
+    the stream and the reason on both endpoints, so a client knows not to come back."""
+    data = json.dumps({"stream": stream, "reason": "forbidden"})
+    return Frame(stream, None, encode_event(data, event="closedConnection"), closed=True, forbidden=True)
 
 
 def closed_among_others(stream: str) -> bytes:

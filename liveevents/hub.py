@@ -20,9 +20,10 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from liveevents.conf import get_config
 from liveevents.frames import DRAIN_FRAME, KEEPALIVE_FRAME, Frame, closed_frame, logged_frame, reset_frame
+from liveevents.guard import AccessGuard, Guarded
 from liveevents.layer import LayerLink
 from liveevents.log import LoggedEvent, StreamHead, read_events, read_heads, run_in_db_thread
-from liveevents.publish import CONTROL_MESSAGE, EVENT_MESSAGE
+from liveevents.publish import ACCESS_GROUP, ACCESS_MESSAGE, CONTROL_MESSAGE, EVENT_MESSAGE
 from liveevents.replay import SharedReads
 from liveevents.retention import prune_events
 from liveevents.shutdown import drain_on_sigterm
@@ -63,9 +64,14 @@ class StreamHub:
             interval = self.heartbeat if crosses_processes else 1.0
         self.tick_interval = min(float(interval), self.heartbeat / 2)
         group_expiry = getattr(self.layer, "group_expiry", None)
-        if group_expiry:
-            # Membership is renewed every tick, so it can never expire under a live stream.
-            self.tick_interval = min(self.tick_interval, float(group_expiry) / 3)
+        # Memberships are renewed three times per expiry, so they never expire under a live
+        # stream; between renewals a tick re-joins only the streams it found wake-ups missing
+        # from (a restarted Redis forgets every group), so thousands of followed streams cost
+        # the layer nothing per tick.
+        self.renew_interval: float | None = float(group_expiry) / 3 if group_expiry else None
+        if self.renew_interval is not None:
+            self.tick_interval = min(self.tick_interval, self.renew_interval)
+        self._next_renewal = time.monotonic() + (self.renew_interval or 0.0)
         prune_interval = config["PRUNE_INTERVAL"]
         self.retention_days: float | None = config["RETENTION_DAYS"]
         self.prune_interval: float | None = float(prune_interval) if prune_interval else None
@@ -73,6 +79,7 @@ class StreamHub:
         self.shutdown_drain: float | None = config["SHUTDOWN_DRAIN"]
         self.draining = False
         self.link = LayerLink(self.layer)
+        self.guard = AccessGuard(float(config["REVALIDATE_INTERVAL"]), self._spawn)
         self.streams: dict[str, _StreamState] = {}
         # Connections admitted and not yet ended, streaming or about to: the cap counts these.
         self.connection_count = 0
@@ -106,8 +113,10 @@ class StreamHub:
         state = self.streams.get(stream)
         return None if state is None else state.delivered
 
-    async def subscribe(self, streams: tuple[str, ...]) -> Subscription:
-        """Register a connection on `streams`; frames for ids above `start_ids[stream]` reach it."""
+    async def subscribe(self, streams: tuple[str, ...], guarded: Guarded | None = None) -> Subscription:
+        """Register a connection on `streams`; frames for ids above `start_ids[stream]` reach it.
+        With `guarded`, its non-public streams: their readers' decision is taken again while it
+        lasts, and the connection loses a stream its reader may no longer read."""
         if len(streams) == 1:  # most connections: no task for gather() to make and schedule
             states = [await self._open(streams[0])]
         else:
@@ -118,6 +127,10 @@ class StreamHub:
             if state.closed:
                 subscription.closed = {*subscription.closed, state.name}
             state.subscribers.add(subscription)
+        if guarded is not None:
+            if not self.guard:
+                self._spawn(self.link.join_group(ACCESS_GROUP))
+            self.guard.watch(guarded, subscription)
         return subscription
 
     async def _open(self, stream: str) -> _StreamState:
@@ -142,13 +155,18 @@ class StreamHub:
     def unsubscribe(self, subscription: Subscription, streams: Iterable[str] | None = None) -> None:
         """Forget a connection (on `streams` only, if given). Synchronous, so it is safe in a
         cancelled generator's finally."""
-        for name in subscription.streams if streams is None else streams:
+        names = subscription.streams if streams is None else tuple(streams)
+        for name in names:
             state = self.streams.get(name)
             if state is None:
                 continue
             state.subscribers.discard(subscription)
             if not state.subscribers:
                 self._forget(state)
+        if self.guard:
+            self.guard.forget(subscription, names)
+            if not self.guard:
+                self._spawn(self.link.leave_group(ACCESS_GROUP))
 
     def _forget(self, state: _StreamState) -> None:
         if (
@@ -192,6 +210,7 @@ class StreamHub:
 
     def _stop(self) -> None:
         self.replays.clear()
+        self.guard.stop()
         for task in (self._receiver, self._ticker):
             if task is not None:
                 task.cancel()
@@ -202,6 +221,9 @@ class StreamHub:
             await self.link.leave(stream)
 
     def handle_message(self, message: dict[str, Any]) -> None:
+        if message.get("type") == ACCESS_MESSAGE:
+            self._access_changed(message)
+            return
         state = self.streams.get(message.get("stream", ""))
         if state is None or state.ready is None or not state.ready.done():
             return
@@ -218,6 +240,12 @@ class StreamHub:
                 self._catch_up(state)
         elif message.get("type") == CONTROL_MESSAGE:
             self._set_closed(state, bool(message["closed"]))
+
+    def _access_changed(self, message: dict[str, Any]) -> None:
+        if message.get("session"):
+            self.guard.session_ended(str(message["session"]))
+        if message.get("user") is not None:
+            self._spawn(self.guard.user_changed(str(message["user"])))
 
     # Delivery
 
@@ -271,13 +299,18 @@ class StreamHub:
         states = [s for s in self.streams.values() if s.ready is not None and s.ready.done()]
         if not states:
             return
-        for state in states:
-            # Re-joining is idempotent and renews membership that the layer may have expired.
-            await self.link.join(state.name)
+        now = time.monotonic()
+        if self.renew_interval is not None and now >= self._next_renewal:
+            self._next_renewal = now + self.renew_interval
+            # Re-joining is idempotent and renews membership before the layer expires it.
+            await self.link.join_many(state.name for state in states)
+            if self.guard:
+                await self.link.join_group(ACCESS_GROUP)
         # What each stream had before the read: wake-ups may deliver newer events (or close it)
         # while the read is under way, and the head must only be compared with what it could see.
         before = {state: (state.delivered, state.closed) for state in states}
         heads = await run_in_db_thread(read_heads, [s.name for s in states])
+        behind = []
         for state in states:
             head = heads.get(state.name, StreamHead(0, False))
             delivered_before, closed_before = before[state]
@@ -287,9 +320,15 @@ class StreamHub:
                 state.delivered = state.wanted = head.last_id
             elif head.last_id > state.delivered:
                 state.wanted = max(state.wanted, head.last_id)
-                self._catch_up(state)
+                behind.append(state)
             if state.closed == closed_before:
                 self._set_closed(state, head.closed)
+        if behind:
+            # Wake-ups went missing: the layer may have lost these groups (an expiry, a restarted
+            # Redis). Join again first, so that what commits after the catch-up's reads is heard.
+            await self.link.join_many(state.name for state in behind)
+            for state in behind:
+                self._catch_up(state)
         now = time.monotonic()
         for state in states:
             if now - state.last_frame_at + self.tick_interval / 2 >= self.heartbeat:
@@ -319,6 +358,9 @@ class StreamHub:
         names = list(self.streams)
         self.streams.clear()
         self._stop()
+        if self.guard:
+            self.guard.readers.clear()
+            await self.link.leave_group(ACCESS_GROUP)
         for task in list(self._tasks):
             task.cancel()
         await self.link.leave_all(names)

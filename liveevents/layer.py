@@ -33,22 +33,33 @@ class LayerLink:
 
     async def join(self, stream: str) -> None:
         """Join (or renew membership of) the stream's group; idempotent."""
+        await self.join_group(group_name(stream))
+
+    async def join_many(self, streams: Iterable[str], at_once: int = 100) -> None:
+        """join() each stream, `at_once` of them concurrently: thousands of renewals take a few
+        round trips' time, not thousands."""
+        names = list(streams)
+        for start in range(0, len(names), at_once):
+            await asyncio.gather(*(self.join(name) for name in names[start : start + at_once]))
+
+    async def join_group(self, group: str) -> None:
         if self.layer is None:
             return
         try:
-            await self.layer.group_add(group_name(stream), await self.channel_name())
+            await self.layer.group_add(group, await self.channel_name())
         except Exception:
-            logger.warning(
-                "Channel layer unavailable; stream %r follows the log only.", stream, exc_info=True
-            )
+            logger.warning("Channel layer unavailable; group %r follows the log only.", group, exc_info=True)
 
     async def leave(self, stream: str) -> None:
+        await self.leave_group(group_name(stream))
+
+    async def leave_group(self, group: str) -> None:
         if self.layer is None or self.channel is None:
             return
         try:
-            await self.layer.group_discard(group_name(stream), self.channel)
+            await self.layer.group_discard(group, self.channel)
         except Exception:
-            logger.warning("Could not leave the group of stream %r.", stream, exc_info=True)
+            logger.warning("Could not leave group %r.", group, exc_info=True)
 
     async def leave_all(self, streams: Iterable[str]) -> None:
         if self.layer is None or self.channel is None:

@@ -48,9 +48,20 @@ async def run_in_db_thread(function: Callable[[*Ts], T], *args: *Ts) -> T:
 
 
 def read_heads(names: Iterable[str]) -> dict[str, StreamHead]:
-    """Last id and closed state of each named stream; absent streams have not published yet."""
-    rows = Stream.objects.filter(name__in=list(names)).values_list("name", "last_id", "closed")
-    return {name: StreamHead(last_id, closed) for name, last_id, closed in rows}
+    """Last id and closed state of each named stream; absent streams have not published yet.
+
+    One query for all of them, or one per batch where the database caps a query's parameters.
+    """
+    wanted = list(names)
+    limit = connections[Stream.objects.db].features.max_query_params or len(wanted) or 1
+    batch = max(1, limit - 10)
+    heads: dict[str, StreamHead] = {}
+    for start in range(0, len(wanted), batch):
+        rows = Stream.objects.filter(name__in=wanted[start : start + batch]).values_list(
+            "name", "last_id", "closed"
+        )
+        heads.update((name, StreamHead(last_id, closed)) for name, last_id, closed in rows)
+    return heads
 
 
 def read_head_then_events(

@@ -25,7 +25,7 @@ from liveevents.access import Admission, Refusal, check_request
 from liveevents.delivery import stream_body
 from liveevents.pacer import ASGIApp, Receive, Scope, Send, pacer_of
 from liveevents.responses import encoded_stream_headers, middleware_headers, refusal_body, refusal_headers
-from liveevents.streams import PUBLIC, get_stream
+from liveevents.streams import get_stream
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def _public_stream_request(scope: Scope) -> ASGIRequest | None:
         return None
     for name in names:
         spec = get_stream(name) if isinstance(name, str) else None
-        if spec is None or spec.readers is not PUBLIC:
+        if spec is None or not spec.public:
             return None  # Django answers: its 404, or its middleware and the readers' decision
     request.resolver_match = match
     return request

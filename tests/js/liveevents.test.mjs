@@ -1195,3 +1195,341 @@ describe("setStreams()", () => {
     assert.equal(new LiveStream(STREAM_URL).streams, null);
   });
 });
+
+describe("access revoked: closedConnection with reason forbidden", () => {
+  const FORBIDDEN_DATA = (stream) => JSON.stringify({ stream, reason: "forbidden" });
+
+  test("on one stream: stops with forbidden, closed before the handlers run, and tells them", () => {
+    const { stream, statuses } = startStream();
+    const closed = [];
+    stream.on("closedConnection", (data, event, name) => {
+      closed.push([data, name, source().closed, stream.status]);
+    });
+    stream.on("update", () => {});
+    source().open();
+    source().emit("update", "{}", { id: "7" });
+
+    source().emit("closedConnection", FORBIDDEN_DATA("flights"));
+    const data = { stream: "flights", reason: "forbidden" };
+    assert.deepEqual(closed, [[data, "flights", true, "stopped"]]);
+    assert.deepEqual(lastStatus(statuses), ["stopped", "forbidden"]);
+    assert.ok(!statuses.some(([, detail]) => detail === "closed by server"));
+    assert.equal(stream.lastEventId, "7", "kept, for a later start()");
+  });
+
+  test("on one stream: no reconnect after it, by the browser or by the client", () => {
+    const { stream, statuses } = startStream();
+    source().open();
+    source().emit("closedConnection", FORBIDDEN_DATA("flights"));
+    assert.equal(source().closed, true, "closed as the event arrives, before the response ends");
+
+    source().drop(); // the response ends: what a browser would report were it still open
+    source().fail();
+    waitForever();
+    assert.equal(sources().length, 1);
+    assert.equal(server.requests.length, 0);
+    assert.deepEqual(clock.pending, []);
+    assert.deepEqual(lastStatus(statuses), ["stopped", "forbidden"]);
+    assert.equal(stream.status, "stopped");
+  });
+
+  test("handlers get the raw data with json: false, and the client still stops with forbidden", () => {
+    const { stream, statuses } = startStream({ json: false });
+    const closed = [];
+    stream.on("closedConnection", (data) => closed.push(data));
+    source().emit("closedConnection", FORBIDDEN_DATA("flights"));
+    assert.deepEqual(closed, [FORBIDDEN_DATA("flights")]);
+    assert.deepEqual(lastStatus(statuses), ["stopped", "forbidden"]);
+  });
+
+  test("another reason, or none, still stops with closed by server", () => {
+    for (const data of ['{"stream": "flights", "reason": "closed"}', '{"reason": 403}', "forbidden"]) {
+      const { stream, statuses } = startStream();
+      source().emit("closedConnection", data);
+      assert.deepEqual(lastStatus(statuses), ["stopped", "closed by server"], data);
+      stream.stop();
+    }
+  });
+
+  test("on one stream: start() asks again with the last id; a 403 stops it again", async () => {
+    const { stream, statuses } = startStream();
+    stream.on("update", () => {});
+    source().emit("update", "{}", { id: "7" });
+    source().emit("closedConnection", FORBIDDEN_DATA("flights"));
+
+    stream.start();
+    assert.equal(sources().length, 2);
+    assert.equal(source().url, `${STREAM_URL}?lastEventId=7`);
+    await browserGivesUp(403);
+    assert.deepEqual(lastStatus(statuses), ["stopped", "forbidden"]);
+    waitForever();
+    assert.equal(sources().length, 2);
+    assert.equal(server.requests.length, 1);
+  });
+
+  test("on one stream: start() after signing in again resumes the stream", () => {
+    const { stream, statuses } = startStream({ lastEventId: "7" });
+    source().emit("closedConnection", FORBIDDEN_DATA("flights"));
+    stream.start();
+    source().open();
+    assert.deepEqual(lastStatus(statuses), ["live", ""]);
+    assert.equal(searchParam(source().url, "lastEventId"), "7");
+  });
+
+  test("on several streams: drops that stream, tells the handlers, and the others go on", () => {
+    const { stream, statuses } = startStreams({ streams: ["user.7", "flight.I768", "flight.K1"] });
+    const closed = [];
+    const updates = [];
+    stream.on("closedConnection", (data, event, name) => closed.push([data, name]));
+    stream.on("flightStateUpdate", (data, event, name) => updates.push([data, name]));
+    source().open();
+    source().emit("message", "{}", { id: "user.7:3,flight.I768:5,flight.K1:1" });
+
+    source().emit("closedConnection", FORBIDDEN_DATA("user.7"));
+    assert.deepEqual(closed, [[{ stream: "user.7", reason: "forbidden" }, "user.7"]]);
+    assert.deepEqual(stream.streams, ["flight.I768", "flight.K1"]);
+    assert.equal(stream.lastEventId, "flight.I768:5,flight.K1:1");
+    assert.deepEqual(lastStatus(statuses), ["live", ""]);
+    assert.equal(source().closed, false);
+
+    source().emit("flightStateUpdate", '{"flight": "I768"}', { id: "flight.I768:6,flight.K1:1" });
+    assert.deepEqual(updates, [[{ flight: "I768" }, "flight.I768"]]);
+    assert.equal(stream.lastEventId, "flight.I768:6,flight.K1:1");
+    assert.equal(sources().length, 1);
+    assert.equal(server.requests.length, 0);
+  });
+
+  test("on several streams: the browser's own reconnect with the old URL cannot ask for it", () => {
+    const { stream, statuses } = startStreams({ streams: ["user.7", "flight.I768"] });
+    const old = source();
+    old.open();
+    old.emit("message", "{}", { id: "user.7:3,flight.I768:5" });
+    old.emit("closedConnection", FORBIDDEN_DATA("user.7"));
+
+    old.drop(); // the browser is about to reconnect with ?stream=user.7 in its URL
+    assert.equal(old.closed, true, "the client closes it first");
+    assert.deepEqual(lastStatus(statuses), ["reconnecting", "connection lost"]);
+    clock.advance(reconnectDelay());
+    assert.equal(sources().length, 2);
+    assert.equal(source().url, `${EVENTS_URL}?stream=flight.I768&lastEventId=flight.I768%3A5`);
+    assert.deepEqual(stream.streams, ["flight.I768"]);
+  });
+
+  test("on several streams: nor the probe after the browser gives up", async () => {
+    startStreams({ streams: ["user.7", "flight.I768"] });
+    source().emit("message", "{}", { id: "user.7:3,flight.I768:5" });
+    source().emit("closedConnection", FORBIDDEN_DATA("user.7"));
+    source().fail();
+    const url = `${EVENTS_URL}?stream=flight.I768&lastEventId=flight.I768%3A5`;
+    assert.equal(server.requests[0].url, url);
+    server.respond(500);
+    await settle();
+    clock.advance(reconnectDelay());
+    assert.equal(new URL(source().url).searchParams.getAll("stream").join(), "flight.I768");
+  });
+
+  test("on several streams: stop() and start() do not bring the dropped stream back", () => {
+    const { stream } = startStreams({ streams: ["user.7", "flight.I768"], lastEventId: "user.7:3" });
+    source().emit("closedConnection", FORBIDDEN_DATA("user.7"));
+    stream.stop();
+    stream.start();
+    assert.equal(sources().length, 2);
+    assert.equal(source().url, `${EVENTS_URL}?stream=flight.I768`);
+  });
+
+  test("for the last stream: stops with forbidden, for good; start() does nothing", () => {
+    const { stream, statuses } = startStreams({ streams: ["flights", "user.7"] });
+    const closed = [];
+    stream.on("closedConnection", (data, event, name) => closed.push(name));
+    source().open();
+    source().emit("closedConnection", '{"stream": "flights"}');
+    assert.equal(stream.status, "live");
+
+    source().emit("closedConnection", FORBIDDEN_DATA("user.7"));
+    assert.deepEqual(closed, ["flights", "user.7"]);
+    assert.deepEqual(lastStatus(statuses), ["stopped", "forbidden"]);
+    assert.deepEqual(stream.streams, []);
+    assert.equal(source().closed, true);
+    source().drop();
+    source().fail();
+    waitForever();
+    assert.equal(sources().length, 1);
+    assert.equal(server.requests.length, 0);
+
+    stream.start();
+    assert.equal(sources().length, 1, "the forbidden stream is not asked for again");
+    assert.deepEqual(lastStatus(statuses), ["stopped", "forbidden"]);
+  });
+
+  test("the detail is the reason of the last stream's end", () => {
+    const { statuses } = startStreams({ streams: ["user.7", "flights"] });
+    source().emit("closedConnection", FORBIDDEN_DATA("user.7"));
+    source().emit("closedConnection", '{"stream": "flights"}');
+    assert.deepEqual(lastStatus(statuses), ["stopped", "closed by server"]);
+  });
+
+  test("without data.stream on several streams: the end of the connection, with forbidden", () => {
+    const { stream, statuses } = startStreams();
+    source().emit("closedConnection", '{"reason": "forbidden"}');
+    assert.deepEqual(lastStatus(statuses), ["stopped", "forbidden"]);
+    assert.equal(source().closed, true);
+    waitForever();
+    assert.equal(sources().length, 1);
+    assert.deepEqual(stream.streams, ["flights", "announcements"]);
+  });
+
+  test("for a stream not followed: the handlers are told, nothing is dropped or stopped", () => {
+    const { stream } = startStreams();
+    const closed = [];
+    stream.on("closedConnection", (data) => closed.push(data));
+    source().open();
+    source().emit("closedConnection", FORBIDDEN_DATA("user.7"));
+    assert.deepEqual(closed, [{ stream: "user.7", reason: "forbidden" }]);
+    assert.deepEqual(stream.streams, ["flights", "announcements"]);
+    assert.equal(stream.status, "live");
+    assert.equal(source().closed, false);
+  });
+
+  test("naming it again in setStreams() asks for it; a 403 then stops with forbidden", async () => {
+    const { stream, statuses } = startStreams({ streams: ["user.7"] });
+    source().emit("closedConnection", FORBIDDEN_DATA("user.7"));
+    stream.setStreams(["user.7", "flights"]).start();
+    assert.equal(sources().length, 2);
+    assert.deepEqual(new URL(source().url).searchParams.getAll("stream"), ["user.7", "flights"]);
+
+    await browserGivesUp(403);
+    assert.deepEqual(lastStatus(statuses), ["stopped", "forbidden"]);
+    waitForever();
+    assert.equal(sources().length, 2);
+    assert.equal(server.requests.length, 1);
+  });
+});
+
+describe("setStreams() with positions", () => {
+  test("a stream added with a position resumes after it", () => {
+    const { stream } = startStreams({ streams: ["user.7"], lastEventId: "user.7:12" });
+    stream.setStreams(["user.7", "flight.I768"], { "flight.I768": "41" });
+    assert.equal(sources().length, 2);
+    const params = new URL(source().url).searchParams;
+    assert.deepEqual(params.getAll("stream"), ["user.7", "flight.I768"]);
+    assert.equal(params.get("lastEventId"), "user.7:12,flight.I768:41");
+    assert.equal(stream.lastEventId, "user.7:12,flight.I768:41");
+    assert.deepEqual(stream.positions, new Map([["user.7", "12"], ["flight.I768", "41"]]));
+  });
+
+  test("takes a Map, a plain object or one without a prototype, and ids as numbers", () => {
+    const nullProto = Object.assign(Object.create(null), { "flight.I768": 41 });
+    for (const positions of [new Map([["flight.I768", 41]]), { "flight.I768": 41 }, nullProto]) {
+      const stream = new LiveStream(EVENTS_URL, { streams: ["flights"] });
+      stream.setStreams(["flights", "flight.I768"], positions);
+      assert.equal(stream.lastEventId, "flight.I768:41");
+    }
+  });
+
+  test("accepts every id the server does: 0 to 19 digits, leading zeros, safe integers", () => {
+    for (const [id, expected] of [
+      ["0", "0"],
+      [0, "0"],
+      ["007", "007"],
+      ["9999999999999999999", "9999999999999999999"],
+      [Number.MAX_SAFE_INTEGER, String(Number.MAX_SAFE_INTEGER)],
+    ]) {
+      const stream = new LiveStream(EVENTS_URL, { streams: ["flights"] });
+      stream.setStreams(["flights", "gates"], { gates: id });
+      assert.equal(stream.lastEventId, `gates:${expected}`, String(id));
+    }
+  });
+
+  test("added ones follow the kept pairs in the order of names; one without a position is live", () => {
+    const { stream } = startStreams({ lastEventId: "announcements:3,flights:12" });
+    stream.setStreams(["gates", "flights", "user.7", "terminal.2", "announcements"], {
+      "terminal.2": 8,
+      gates: "1",
+    });
+    assert.equal(stream.lastEventId, "announcements:3,flights:12,gates:1,terminal.2:8");
+    assert.equal(searchParam(source().url, "lastEventId"), stream.lastEventId);
+    assert.equal(stream.positions.has("user.7"), false, "user.7 starts live from now");
+  });
+
+  test("positions of streams already followed are ignored: they keep their own, or none", () => {
+    const { stream } = startStreams({ streams: ["flights", "announcements", "gates"] });
+    stream.on("update", () => {});
+    source().emit("update", "{}", { id: "flights:12,announcements:3" }); // gates has no position
+    stream.setStreams(["flights", "gates", "terminal.2"], {
+      flights: "99",
+      gates: "5",
+      "terminal.2": "4",
+    });
+    assert.equal(stream.lastEventId, "flights:12,terminal.2:4");
+    assert.equal(searchParam(source().url, "lastEventId"), "flights:12,terminal.2:4");
+  });
+
+  test("positions of streams not in names are ignored", () => {
+    const { stream } = startStreams({ lastEventId: "flights:12,announcements:3" });
+    stream.setStreams(["flights", "gates"], { announcements: "1", "flight.I768": "41" });
+    assert.equal(stream.lastEventId, "flights:12");
+    assert.equal(source().url, `${EVENTS_URL}?stream=flights&stream=gates&lastEventId=flights%3A12`);
+  });
+
+  test("the same set with positions changes nothing", () => {
+    const { stream, statuses } = startStreams({ lastEventId: "flights:12" });
+    source().open();
+    const before = [...statuses];
+    stream.setStreams(["announcements", "flights"], { announcements: "3", flights: "1" });
+    assert.equal(sources().length, 1);
+    assert.equal(source().closed, false);
+    assert.deepEqual(statuses, before);
+    assert.equal(stream.lastEventId, "flights:12");
+  });
+
+  test("while stopped, and after the last stream ended, they take effect on start()", () => {
+    const { stream } = startStreams({ streams: ["user.7"] });
+    source().emit("closedConnection", '{"stream": "user.7", "reason": "forbidden"}');
+    stream.setStreams(["user.7"], { "user.7": 30 });
+    assert.equal(sources().length, 1);
+    assert.equal(stream.lastEventId, "user.7:30");
+    stream.start();
+    assert.equal(source().url, `${EVENTS_URL}?stream=user.7&lastEventId=user.7%3A30`);
+  });
+
+  test("null or undefined positions are none", () => {
+    for (const positions of [null, undefined]) {
+      const stream = new LiveStream(EVENTS_URL, { streams: ["flights"], lastEventId: "flights:1" });
+      stream.setStreams(["flights", "gates"], positions);
+      assert.equal(stream.lastEventId, "flights:1");
+    }
+  });
+
+  test("an invalid id, or positions of the wrong kind, throw a TypeError and change nothing", () => {
+    const { stream } = startStreams({ lastEventId: "flights:12" });
+    source().open();
+    const badIds = [
+      "", "-1", "1.5", "1e3", "abc", "1:2", "1,2", " 1", "1 ", "+1", "١", "12345678901234567890",
+      -1, 1.5, NaN, Infinity, 2 ** 53, -0.5, 10n, null, undefined, true, {}, ["1"],
+    ];
+    const names = ["flights", "gates"];
+    for (const id of badIds) {
+      assert.throws(() => stream.setStreams(names, { gates: id }), TypeError, String(id));
+      assert.throws(() => stream.setStreams(names, new Map([["gates", id]])), TypeError, String(id));
+    }
+    // Ignored entries are checked too: a mistake is not hidden by the set the page passed.
+    assert.throws(() => stream.setStreams(names, { flights: "x", gates: "1" }), TypeError);
+    assert.throws(() => stream.setStreams(names, { other: -1 }), TypeError);
+    const notPositions = [[["gates", "1"]], "gates:1", 5, true, new Set(["gates"]), new URL(EVENTS_URL)];
+    for (const positions of notPositions) {
+      assert.throws(() => stream.setStreams(names, positions), TypeError, String(positions));
+    }
+    assert.deepEqual(stream.streams, ["flights", "announcements"]);
+    assert.equal(stream.lastEventId, "flights:12");
+    assert.equal(sources().length, 1);
+    assert.equal(source().closed, false);
+    assert.equal(stream.status, "live");
+  });
+
+  test("on the one-stream form it throws as without positions", () => {
+    assert.throws(() => new LiveStream(STREAM_URL).setStreams(["flights"], { flights: "1" }), {
+      name: "TypeError",
+      message: /setStreams\(\) needs a LiveStream made with streams/,
+    });
+  });
+});

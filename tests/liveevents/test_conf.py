@@ -28,6 +28,7 @@ def test_defaults_are_documented_values(settings: Any) -> None:
         "RETENTION_DAYS": 7,
         "PRUNE_INTERVAL": None,
         "SHUTDOWN_DRAIN": 0.5,
+        "REVALIDATE_INTERVAL": 60.0,
         "CHANNEL_LAYER": "default",
     }
     assert get_config() == CONFIG_DEFAULTS

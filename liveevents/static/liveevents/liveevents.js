@@ -28,6 +28,7 @@
  *   stream.start();   // connect, or reconnect after stop() with the last id
  *   stream.stop();    // close the connection; no reconnects until start()
  *   board.setStreams(["flights", "flight.I768"]); // follow these instead; kept ones keep positions
+ *   board.setStreams(["flights", "flight.I768"], { "flight.I768": "41" }); // an added one resumes
  *   stream.lastEventId  // string: the last id seen, a cursor on several streams ("" if none)
  *   stream.positions    // a new Map of stream name -> id string, for the streams with a position
  *   board.streams       // a new array of the streams followed, in order; null on one stream
@@ -37,7 +38,8 @@
  * client's own event: "connecting" (before the first open), "live", "reconnecting" (with a
  * detail such as "connection lost", "server busy", "network error") and "stopped", whose detail
  * says why: "stopped by user", "closed by server" (closedConnection or 204), "bad request",
- * "unauthorized", "forbidden", "not found", "gone", "redirected".
+ * "unauthorized", "forbidden" (403, or closedConnection with reason "forbidden": see Access
+ * revoked), "not found", "gone", "redirected".
  *
  * The third argument of an event's handlers is the name of the stream it came from. On one
  * stream: the stream option, else the URL's last path segment ("/events/flights/" -> "flights"),
@@ -61,13 +63,37 @@
  * followed and from the cursor, so no later connection asks for it (when the browser is about to
  * reconnect by itself with the URL that still names it, the client reconnects instead, after a
  * jittered pause of up to minDelay). Once the last one is closed the client stops with "closed by
- * server", and start() does nothing until setStreams() gives it streams again. On one stream (and
- * without data.stream), closedConnection stops the client.
+ * server" ("forbidden" if the reason of that last closedConnection is "forbidden"), and start()
+ * does nothing until setStreams() gives it streams again. On one stream (and without
+ * data.stream), closedConnection stops the client, with the same details.
  *
- * setStreams(names) follows another set of streams: it reconnects at once (or on start() if
- * stopped) with a cursor that keeps the positions of the streams kept; a new stream starts live
- * from now, a dropped one leaves the cursor. The same set, in any order, changes nothing. It
- * throws a TypeError on the one-stream form and for names the streams option would refuse.
+ * Access revoked: when the reader may no longer read a stream that is not public (signed out,
+ * deactivated, a permission lost), the server sends closedConnection with data
+ * {"stream": name, "reason": "forbidden"}. On several streams that stream is dropped as above and
+ * the others go on; on one stream, or when no stream is left, the client stops with "forbidden"
+ * (not "closed by server"); it then closes its EventSource as the event arrives, before the
+ * response ends, so the browser never reconnects by itself, and neither does the client. The
+ * closedConnection handlers still get the data (data.reason === "forbidden": ask the user to
+ * sign in again). Afterwards, on several streams, start() never asks for a dropped stream again;
+ * only naming it in setStreams() does, and the server checks access then: if the reader still may
+ * not read it, the whole connection is refused (403) and the client stops with "forbidden". On one
+ * stream, start() connects again, as after a 403 answer: the stream is its URL, and start() is the
+ * page asking for it. The server checks access at connect, so the stream resumes after
+ * lastEventId only if the reader may read it again (signed in again), else the client stops again
+ * ("forbidden", or "redirected" if the server sends a browser to its login page), with no retry.
+ *
+ * setStreams(names, positions) follows another set of streams: it reconnects at once (or on
+ * start() if stopped) with a cursor that keeps the positions of the streams kept; a dropped one
+ * leaves the cursor; a new one resumes after its id in positions, else starts live from now.
+ * positions, optional, is a Map or a plain object of stream name -> id (a string of 1 to 19
+ * digits, or a non-negative safe integer), e.g. {"flight.I768": 41} when a page learns of a
+ * stream from another one's event together with that stream's id; a position too old or ahead
+ * is reset as any other. Only streams being added read it: the entry of a stream already
+ * followed is ignored (the stream keeps its own position, or its lack of one), and so is the entry
+ * of a stream not in names. The same set, in any order, changes nothing, positions or not. It
+ * throws a TypeError, changing nothing, on the one-stream form, for names the streams option
+ * would refuse, for positions that are not a Map or a plain object, and for any id in positions
+ * that is not an id as above (ignored entries included).
  *
  * Ids: lastEventId follows every event the client listens to: each name that has or had a
  * handler (off() keeps the listener), the eventNames option, "message" (events without a name),
@@ -86,17 +112,19 @@
  * Every (re)connect carries ?lastEventId=<id> because EventSource cannot set headers itself.
  */
 
+const CLOSED_BY_SERVER = "closed by server";
+const FORBIDDEN = "forbidden";
 const STOPPING_STATUSES = new Map([
   [400, "bad request"],
   [401, "unauthorized"],
-  [403, "forbidden"],
+  [403, FORBIDDEN],
   [404, "not found"],
   [410, "gone"],
 ]);
 const PROBE_TIMEOUT = 10000;
-const CLOSED_BY_SERVER = "closed by server";
 const STREAM_NAME = /^[A-Za-z0-9_.-]{1,80}$/;
 const CURSOR_PAIR = /^([A-Za-z0-9_.-]{1,80}):([^:,]+)$/;
+const EVENT_ID = /^[0-9]{1,19}$/; // a stream's event id on the wire: what the server accepts
 // Listened to on every connection, handled or not, so that their ids are never missed.
 const ALWAYS_LISTENED = ["message", "streamReset"];
 
@@ -190,14 +218,23 @@ export class LiveStream {
     return this;
   }
 
-  /** Follow these streams instead (several-stream form only), keeping the kept ones' positions. */
-  setStreams(names) {
+  /**
+   * Follow these streams instead (several-stream form only), keeping the kept ones' positions.
+   * @param {string[]} names
+   * @param {Map<string, string | number> | Record<string, string | number>} [positions] ids to
+   *   resume after, for streams being added; ignored for the streams already followed
+   */
+  setStreams(names, positions) {
     if (!this.#streams) throw new TypeError("setStreams() needs a LiveStream made with streams");
     const streams = streamList(names);
-    const same = streams.length === this.#streams.length;
-    if (same && streams.every((name) => this.#streams.includes(name))) return this;
+    const starts = positionMap(positions);
+    const before = this.#streams;
+    const same = streams.length === before.length;
+    if (same && streams.every((name) => before.includes(name))) return this;
     this.#streams = streams;
-    this.lastEventId = this.#cursor(this.lastEventId);
+    const added = streams.filter((name) => !before.includes(name) && starts.has(name));
+    const pairs = added.map((name) => `${name}:${starts.get(name)}`);
+    this.lastEventId = [this.#cursor(this.lastEventId), ...pairs].filter(Boolean).join(",");
     if (this.#running) {
       this.#close();
       this.#setStatus("connecting");
@@ -258,7 +295,11 @@ export class LiveStream {
       this.lastEventId = this.#cursor(this.lastEventId);
       this.#stale = true;
     }
-    if (one === null || this.#streams.length === 0) this.#halt(CLOSED_BY_SERVER);
+    if (one === null || this.#streams.length === 0) {
+      // Closing the EventSource here, before the response ends, keeps the browser from
+      // reconnecting by itself.
+      this.#halt(dataField(event.data, "reason") === FORBIDDEN ? FORBIDDEN : CLOSED_BY_SERVER);
+    }
     this.#emit("closedConnection", this.#parse(event.data), event, stream);
   }
 
@@ -416,12 +457,43 @@ function parseCursor(cursor) {
 
 /** data.stream of an event's JSON data, or null. */
 function dataStream(data) {
+  return dataField(data, "stream");
+}
+
+/** A string field of an event's JSON data, or null. */
+function dataField(data, field) {
   try {
-    const stream = JSON.parse(data)?.stream;
-    return typeof stream === "string" ? stream : null;
+    const value = JSON.parse(data)?.[field];
+    return typeof value === "string" ? value : null;
   } catch {
     return null;
   }
+}
+
+/**
+ * setStreams()' positions (a Map or a plain object, or null/undefined for none) as a Map of
+ * name -> id string; a TypeError if it is neither or if any id is not an event id.
+ */
+function positionMap(positions) {
+  if (positions == null) return new Map();
+  const plain = typeof positions === "object" && isPlainObject(positions);
+  if (!(positions instanceof Map) && !plain) {
+    throw new TypeError("positions must be a Map or a plain object of stream name -> id");
+  }
+  const entries = plain ? Object.entries(positions) : [...positions];
+  return new Map(entries.map(([name, id]) => [name, eventId(id, name)]));
+}
+
+function isPlainObject(value) {
+  const prototype = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
+
+/** An id as the cursor carries it: digits, from a string of them or a non-negative integer. */
+function eventId(id, name) {
+  if (typeof id === "number" && Number.isSafeInteger(id) && id >= 0) return String(id);
+  if (typeof id === "string" && EVENT_ID.test(id)) return id;
+  throw new TypeError(`not an event id for ${String(name)}: ${String(id)}`);
 }
 
 function isEventStream(response) {
