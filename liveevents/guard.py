@@ -78,6 +78,7 @@ class AccessGuard:
         self.interval = interval
         self._spawn = spawn
         self.readers: dict[Reader, _Watched] = {}
+        self.reader_of: dict[Subscription, Reader] = {}
         self._loop: asyncio.Task[None] | None = None
 
     def __bool__(self) -> bool:
@@ -90,12 +91,17 @@ class AccessGuard:
         for spec in guarded.specs:
             watched.specs[spec.name] = spec
             watched.subscriptions.setdefault(spec.name, set()).add(subscription)
+        self.reader_of[subscription] = guarded.reader
         if self._loop is None:
             self._loop = self._spawn(self._revalidate_forever())
 
     def forget(self, subscription: Subscription, streams: Collection[str]) -> None:
         """Stop watching `subscription` on `streams` (the connection ended or left them)."""
-        for reader, watched in list(self.readers.items()):
+        reader = self.reader_of.get(subscription)
+        watched = None if reader is None else self.readers.get(reader)
+        if reader is None or watched is None:
+            self.reader_of.pop(subscription, None)
+        else:
             for name in streams:
                 subscriptions = watched.subscriptions.get(name)
                 if subscriptions is None:
@@ -104,6 +110,8 @@ class AccessGuard:
                 if not subscriptions:
                     del watched.subscriptions[name]
                     del watched.specs[name]
+            if not any(subscription in subscriptions for subscriptions in watched.subscriptions.values()):
+                del self.reader_of[subscription]
             if not watched.subscriptions:
                 del self.readers[reader]
         if not self.readers and self._loop is not None:
@@ -111,6 +119,7 @@ class AccessGuard:
             self._loop = None
 
     def stop(self) -> None:
+        self.reader_of.clear()
         if self._loop is not None:
             self._loop.cancel()
             self._loop = None
@@ -166,7 +175,9 @@ class AccessGuard:
         watched = self.readers.get(reader)
         if watched is None:
             return
-        watched.subscriptions.pop(name, None)
+        for subscription in watched.subscriptions.pop(name, ()):
+            if not any(subscription in others for others in watched.subscriptions.values()):
+                self.reader_of.pop(subscription, None)
         watched.specs.pop(name, None)
         if not watched.subscriptions:
             del self.readers[reader]

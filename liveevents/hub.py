@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)  # one per followed stream: thousands for a family
 class _StreamState:
     name: str
     subscribers: set[Subscription] = field(default_factory=set)
