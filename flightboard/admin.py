@@ -1,4 +1,4 @@
-"""The admin: flights and announcements, edited through save() and delete() so the board hears of it."""
+"""The admin: flights, announcements and follows, changed through save() and delete(): pages hear of it."""
 
 from __future__ import annotations
 
@@ -11,35 +11,40 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from flightboard.models import SEVERITY_RANK, Announcement, Flight
+from flightboard.models import SEVERITY_RANK, Announcement, Flight, Follow
 
 if TYPE_CHECKING:
     # Generic in django-stubs only: Django's classes cannot be subscripted.
     _FlightModelForm = forms.ModelForm[Flight]
     _FlightModelAdmin = admin.ModelAdmin[Flight]
     _AnnouncementModelAdmin = admin.ModelAdmin[Announcement]
+    _FollowModelAdmin = admin.ModelAdmin[Follow]
 else:
     _FlightModelForm = forms.ModelForm
-    _FlightModelAdmin = _AnnouncementModelAdmin = admin.ModelAdmin
+    _FlightModelAdmin = _AnnouncementModelAdmin = _FollowModelAdmin = admin.ModelAdmin
 
 
 class FlightForm(_FlightModelForm):
     class Meta:
         model = Flight
-        fields = ["flight", "origin", "arrival", "state"]
+        fields = ["flight", "origin", "arrival", "terminal", "state"]
 
     def clean_flight(self) -> str:
         flight: str = self.cleaned_data["flight"]
         return flight.strip().upper()
 
+    def clean_terminal(self) -> str:
+        terminal: str = self.cleaned_data["terminal"]
+        return terminal.strip().upper()
+
 
 @admin.register(Flight)
 class FlightAdmin(_FlightModelAdmin):
     form = FlightForm
-    list_display = ["flight", "origin", "arrival", "state", "updated"]
+    list_display = ["flight", "origin", "arrival", "terminal", "state", "updated"]
     list_display_links = ["flight"]
     list_editable = ["state"]
-    list_filter = ["state"]
+    list_filter = ["state", "terminal"]
     search_fields = ["flight", "origin"]
     ordering = ["arrival", "flight"]
     actions = ["mark_landing", "mark_landed", "remove_from_board"]
@@ -146,3 +151,17 @@ class AnnouncementAdmin(_AnnouncementModelAdmin):
                 f"{not_started} announcement(s) not shown yet, left as scheduled (delete one to cancel it).",
                 messages.WARNING,
             )
+
+
+@admin.register(Follow)
+class FollowAdmin(_FollowModelAdmin):
+    list_display = ["user", "flight", "created"]
+    list_filter = ["created"]
+    list_select_related = ["user", "flight"]
+    search_fields = ["user__username", "flight__flight"]
+    raw_id_fields = ["user", "flight"]
+    ordering = ["-created"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Follow | None = None) -> list[str]:
+        # Another user or flight would be another follow: add that one and delete this one.
+        return ["user", "flight", "created"] if obj is not None else []

@@ -9,23 +9,38 @@ class FlightboardConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from flightboard.models import Announcement, Flight
+        from flightboard import streams
+        from flightboard.models import Announcement, Flight, Follow
         from liveevents.bindings import bind
-        from liveevents.streams import PUBLIC, declare_stream
+        from liveevents.streams import PUBLIC, declare_stream, owner
 
-        declare_stream("flights", readers=PUBLIC)
+        declare_stream(streams.FLIGHTS, readers=PUBLIC)
+        declare_stream(streams.TERMINAL, readers=PUBLIC)
+        declare_stream(streams.FLIGHT, readers=PUBLIC)
+        # A follow list is its owner's business alone.
+        declare_stream(streams.USER, readers=owner("id"))
         bind(
             Flight,
-            stream="flights",
+            # The whole board, the flight's page, and its terminal's board: a flight moved to
+            # another terminal leaves one board (flightRemoval) and arrives on the other.
+            streams=Flight.streams,
             saved_event="flightStateUpdate",
             deleted_event="flightRemoval",
             serialize=Flight.as_event_data,
             serialize_deleted=Flight.as_removal_data,
         )
-        declare_stream("announcements", readers=PUBLIC)
+        bind(
+            Follow,
+            streams=Follow.streams,
+            saved_event="flightFollowed",
+            deleted_event="flightUnfollowed",
+            serialize=Follow.as_event_data,
+            serialize_deleted=Follow.as_removal_data,
+        )
+        declare_stream(streams.ANNOUNCEMENTS, readers=PUBLIC)
         bind(
             Announcement,
-            stream="announcements",
+            stream=streams.ANNOUNCEMENTS,
             saved_event="announcementUpdate",
             deleted_event="announcementRemoval",
             serialize=Announcement.as_event_data,

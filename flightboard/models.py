@@ -1,15 +1,20 @@
-"""Flights on the arrivals board, and the announcements shown beside them."""
+"""Flights on the arrivals board, the announcements shown beside them, and who follows which flight."""
 
 from __future__ import annotations
 
 import datetime
 from collections.abc import Sequence
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from flightboard.streams import FLIGHTS, flight_stream, has_stream, terminal_stream, user_stream
+from liveevents.models import Stream
 
 
 class Flight(models.Model):
@@ -37,6 +42,19 @@ class Flight(models.Model):
     origin = models.CharField(_("origin"), max_length=64)
     arrival = models.TimeField(_("arrival"), help_text=_("Scheduled time of day, HH:MM."))
     state = models.CharField(_("state"), max_length=16, choices=State, blank=True, default=State.SCHEDULED)
+    terminal = models.CharField(
+        _("terminal"),
+        max_length=4,
+        blank=True,
+        default="",
+        validators=[
+            RegexValidator(
+                r"\A[A-Z0-9]{1,4}\Z",
+                _("A terminal is 1 to 4 capital letters or digits, like 1 or T2B."),
+            )
+        ],
+        help_text=_("Where it arrives, e.g. 2; leave empty for none. It is on that terminal's board."),
+    )
     updated = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
@@ -57,6 +75,23 @@ class Flight(models.Model):
             error.params = {**(error.params or {}), "value": getattr(self, unique_check[0])}
         return error
 
+    def get_absolute_url(self) -> str:
+        return reverse("flight", args=[self.flight])
+
+    @property
+    def page_url(self) -> str:
+        """The flight's page, or "" for a code that cannot have one (it has no stream)."""
+        return self.get_absolute_url() if has_stream(self.flight) else ""
+
+    def streams(self) -> list[str]:
+        """The streams the flight is on: the whole board, its own, and its terminal's board."""
+        names = [FLIGHTS]
+        if has_stream(self.flight):
+            names.append(flight_stream(self.flight))
+        if self.terminal and has_stream(self.terminal):
+            names.append(terminal_stream(self.terminal))
+        return names
+
     def as_event_data(self) -> dict[str, str]:
         """The row as the board receives it in flightStateUpdate."""
         arrival = self.arrival
@@ -68,10 +103,50 @@ class Flight(models.Model):
             "arrival": arrival.strftime("%H:%M"),
             "state": self.state,
             "state_label": str(self.State(self.state).label),
+            "terminal": self.terminal,
         }
 
     def as_removal_data(self) -> dict[str, str]:
         return {"flight": self.flight}
+
+
+class Follow(models.Model):
+    """A user follows a flight: it is on their "My flights" page."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="follows", verbose_name=_("user")
+    )
+    # A flight removed from the board is no longer followed: its follows go with it, and the
+    # followers' pages hear of it (flightUnfollowed).
+    flight = models.ForeignKey(
+        Flight, on_delete=models.CASCADE, related_name="follows", verbose_name=_("flight")
+    )
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("follow")
+        verbose_name_plural = _("follows")
+        ordering = ["flight__arrival", "flight__flight"]
+        constraints = [models.UniqueConstraint(fields=["user", "flight"], name="follow_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user} follows {self.flight.flight}"
+
+    def streams(self) -> list[str]:
+        """The follower's own stream: their follow list."""
+        return [user_stream(self.user_id)]
+
+    def as_event_data(self) -> dict[str, str]:
+        """flightFollowed: the flight's row, and the id of its stream that the row is at least as
+        new as, so that the page can follow the stream from there without missing a change."""
+        code = self.flight.flight  # a code never changes: the stream's name is safe to read first
+        last_id = Stream.current_id(flight_stream(code))
+        # Read after the id: a change committed in between is replayed, and an upsert twice is harmless.
+        flight = Flight.objects.get(pk=self.flight_id)
+        return {**flight.as_event_data(), "lastEventId": str(last_id)}
+
+    def as_removal_data(self) -> dict[str, str]:
+        return {"flight": self.flight.flight}
 
 
 # Alerts first: the choices' codes do not sort by severity.

@@ -148,6 +148,11 @@ CORS_ALLOW_METHODS = ["GET", "OPTIONS"]
 CORS_ALLOW_HEADERS = ["accept", "cache-control", "last-event-id"]
 CORS_EXPOSE_HEADERS = ["Retry-After"]
 
+# Django's own sign-in pages (/accounts/login/, a POST to /accounts/logout/); "My flights" after.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "my_flights"
+LOGOUT_REDIRECT_URL = "board"
+
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"

@@ -7,7 +7,7 @@
   if (!Native || Native.__recording) return;
   const NAMES = [
     "flightStateUpdate", "flightRemoval", "announcementUpdate", "announcementRemoval",
-    "streamReset", "closedConnection",
+    "flightFollowed", "flightUnfollowed", "streamReset", "closedConnection",
   ];
   window.__received = [];
   window.__connects = [];

@@ -1,9 +1,12 @@
-// The arrivals board: keeps the server-rendered table current from the flights stream, and the
-// announcements ticker from the announcements stream, showing each announcement only between
-// its shown_from and shown_until. Protocol work lives in liveevents.js; this file only maps
-// events onto the page.
+// The live pages: keeps the server-rendered table of flights current, and the announcements
+// ticker (on the boards), showing each announcement only between its shown_from and shown_until.
+// Protocol work lives in liveevents.js; this file only maps events onto the page.
+//
+// <main> says what to follow: data-streams (the page's own stream first: the whole board, a
+// terminal's, a flight's, or the user's follow list), data-streams-url and data-stream-cursor
+// (where the rendered page stands). On "My flights" (data-user-stream), the user's follow list
+// adds and drops the flights' streams as they are followed and unfollowed, in any tab.
 
-const FIELDS = ["origin", "flight", "arrival", "state"];
 const HIGHLIGHT_MS = 2500;
 const RESET_PAUSE_MS = 3000;
 const STATUS_TEXT = {
@@ -13,6 +16,8 @@ const STATUS_TEXT = {
   stopped: "Stopped",
 };
 const CLOSED_BY_SERVER = "closed by server";
+const FORBIDDEN = "forbidden";
+const DETAIL_TEXT = { [FORBIDDEN]: "signed out" };
 // The ticker's order, as the server's (Announcement.Meta.ordering): the most severe first.
 const SEVERITY_RANK = new Map([
   ["alert", 0],
@@ -25,6 +30,22 @@ const TICKER_RECHECK_MS = 60_000;
 
 const root = document.documentElement;
 const main = document.querySelector("main[data-streams-url]");
+const streamNames = main.dataset.streams.split(/\s+/).filter(Boolean);
+// The page's own stream: its closing ends the page; another's (the ticker's, a followed
+// flight's) leaves it going.
+const ownStream = streamNames[0];
+const userStream = main.dataset.userStream || null;
+const placeholder = main.dataset.codePlaceholder;
+// The table's columns, as the server rendered its head: a row added here has the same cells.
+const FIELDS = [...document.querySelectorAll("#flights thead th[data-field]")].map(
+  (th) => th.dataset.field,
+);
+// The flights the signed-in user follows, for the follow buttons of rows added here.
+const following = new Set((main.dataset.following ?? "").split(/\s+/).filter(Boolean));
+const followTemplates = {
+  follow: document.getElementById("follow-template"),
+  unfollow: document.getElementById("unfollow-template"),
+};
 const tbody = document.querySelector("#flights tbody");
 const emptyRow = document.getElementById("no-flights");
 const indicator = document.getElementById("connection");
@@ -43,21 +64,23 @@ let tickerTimer = null;
 let ended = false;
 
 // Before the stream: the rendered announcements, and the scheduled ones held in a <template>.
-for (const item of tickerList.querySelectorAll("li[data-announcement]")) {
-  announcements.set(item.dataset.announcement, item);
+if (ticker) {
+  for (const item of tickerList.querySelectorAll("li[data-announcement]")) {
+    announcements.set(item.dataset.announcement, item);
+  }
+  const upcoming = document.getElementById("upcoming-announcements").content;
+  for (const item of upcoming.querySelectorAll("li[data-announcement]")) {
+    announcements.set(item.dataset.announcement, item);
+  }
+  refreshTicker();
+  document.addEventListener("visibilitychange", refreshTicker);
 }
-const upcoming = document.getElementById("upcoming-announcements").content;
-for (const item of upcoming.querySelectorAll("li[data-announcement]")) {
-  announcements.set(item.dataset.announcement, item);
-}
-refreshTicker();
-document.addEventListener("visibilitychange", refreshTicker);
 
 // Dynamic import: the client's URL comes from {% static %}, so hashed file names keep working.
 const { LiveStream } = await import(main.dataset.clientSrc);
-// Flights and announcements over one connection; the cursor is where the rendered page stands.
+// Every stream of the page over one connection; the cursor is where the rendered page stands.
 const stream = new LiveStream(main.dataset.streamsUrl, {
-  streams: ["flights", "announcements"],
+  streams: streamNames,
   lastEventId: main.dataset.streamCursor,
 });
 
@@ -71,19 +94,55 @@ stream.on("flightRemoval", (data) => {
   touch();
 });
 
-stream.on("announcementUpdate", (data) => {
-  if (data && typeof data === "object" && data.id != null) upsertAnnouncement(data);
-  touch();
-});
+if (ticker) {
+  stream.on("announcementUpdate", (data) => {
+    if (data && typeof data === "object" && data.id != null) upsertAnnouncement(data);
+    touch();
+  });
 
-stream.on("announcementRemoval", (data) => {
-  if (data && typeof data === "object" && data.id != null) removeAnnouncement(String(data.id));
-  touch();
-});
+  stream.on("announcementRemoval", (data) => {
+    if (data && typeof data === "object" && data.id != null) removeAnnouncement(String(data.id));
+    touch();
+  });
+}
+
+if (userStream) {
+  // Followed here or in another tab: the row, and the flight's stream from the id its row
+  // matches, over the same connection (the other streams keep their positions).
+  stream.on("flightFollowed", (data) => {
+    if (data && typeof data === "object" && data.flight != null) {
+      const code = String(data.flight);
+      following.add(code);
+      upsertFlight(data);
+      const name = flightStream(code);
+      const names = stream.streams;
+      if (!names.includes(name)) {
+        const id = String(data.lastEventId ?? "");
+        stream.setStreams([...names, name], /^[0-9]{1,19}$/.test(id) ? { [name]: id } : undefined);
+      }
+    }
+    touch();
+  });
+
+  stream.on("flightUnfollowed", (data) => {
+    if (data && typeof data === "object" && data.flight != null) {
+      const code = String(data.flight);
+      following.delete(code);
+      removeFlight(code, `${code} unfollowed`);
+      const name = flightStream(code);
+      const names = stream.streams;
+      if (names.includes(name)) stream.setStreams(names.filter((other) => other !== name));
+    }
+    touch();
+  });
+}
 
 stream.on("closedConnection", (data, messageEvent, from) => {
-  // The board is its flights: their stream closing ends it; the ticker's alone leaves it going.
-  if (from !== "announcements") {
+  if (data && typeof data === "object" && data.reason === FORBIDDEN) {
+    // No longer allowed (signed out elsewhere): the page stops rather than go on without it.
+    stream.stop();
+    showStatus("stopped", FORBIDDEN);
+  } else if (from === ownStream || from === null) {
     stream.stop();
     showStatus("stopped", CLOSED_BY_SERVER);
   }
@@ -102,8 +161,9 @@ function showStatus(status, detail) {
   indicator.dataset.status = status;
   indicator.title = detail;
   const showDetail = status === "stopped" && detail && detail !== "stopped by user";
-  indicatorText.textContent = showDetail ? `Stopped (${detail})` : STATUS_TEXT[status];
-  if (status === "stopped" && detail === CLOSED_BY_SERVER) endUpdates();
+  indicatorText.textContent = showDetail ? `Stopped (${DETAIL_TEXT[detail] ?? detail})` : STATUS_TEXT[status];
+  if (status === "stopped" && detail === CLOSED_BY_SERVER) endUpdates("Updates ended");
+  else if (status === "stopped" && detail === FORBIDDEN) signedOut();
   else if (!ended) toggle.textContent = status === "stopped" ? "Resume updates" : "Stop updates";
 }
 
@@ -122,6 +182,7 @@ function upsertFlight(data) {
     origin: String(data.origin ?? ""),
     flight: code,
     arrival: String(data.arrival ?? ""),
+    terminal: String(data.terminal ?? ""),
     state: String(data.state_label || data.state || "Scheduled"),
   };
   let row = findRow(code);
@@ -134,7 +195,8 @@ function upsertFlight(data) {
     const changed =
       td.textContent.trim() !== text[field] || (field === "state" && td.dataset.state !== state);
     if (!changed) continue;
-    td.textContent = text[field];
+    // The code's cell holds the link to the flight's page: its text goes there.
+    (td.querySelector("a") ?? td).textContent = text[field];
     if (field === "state") td.dataset.state = state;
     if (!isNew) highlight(td);
   }
@@ -144,12 +206,12 @@ function upsertFlight(data) {
   announce(`${code} from ${text.origin}: ${text.state}`);
 }
 
-function removeFlight(code) {
+function removeFlight(code, message = `${code} removed`) {
   const row = findRow(code);
   if (!row) return;
   row.remove();
   emptyRow.hidden = tbody.querySelector("tr[data-flight]") !== null;
-  announce(`${code} removed`);
+  announce(message);
 }
 
 function createRow(code) {
@@ -158,9 +220,35 @@ function createRow(code) {
   for (const field of FIELDS) {
     const td = document.createElement("td");
     td.dataset.field = field;
+    if (field === "flight" && main.dataset.flightUrl) {
+      const link = document.createElement("a");
+      link.href = withCode(main.dataset.flightUrl, code);
+      td.append(link);
+    }
+    row.append(td);
+  }
+  const template = following.has(code) ? followTemplates.unfollow : followTemplates.follow;
+  if (template) {
+    // The server's own form (its CSRF token included), for this flight.
+    const td = document.createElement("td");
+    td.className = "follow";
+    const form = template.content.firstElementChild.cloneNode(true);
+    form.setAttribute("action", withCode(form.getAttribute("action"), code));
+    const button = form.querySelector("button");
+    button.setAttribute("aria-label", button.getAttribute("aria-label").replaceAll(placeholder, code));
+    td.append(form);
     row.append(td);
   }
   return row;
+}
+
+// A URL rendered for the placeholder code, for `code`.
+function withCode(url, code) {
+  return url.replaceAll(placeholder, encodeURIComponent(code));
+}
+
+function flightStream(code) {
+  return main.dataset.flightStream.replace(placeholder, code);
 }
 
 function findRow(code) {
@@ -313,14 +401,28 @@ function arrived(item) {
   item.classList.add("arrived");
 }
 
-function endUpdates() {
+function endUpdates(message) {
   if (ended) return;
   ended = true;
-  notice.textContent = "Updates ended";
-  notice.hidden = false;
+  if (message) {
+    notice.textContent = message;
+    notice.hidden = false;
+  }
   toggle.textContent = "Updates ended";
   toggle.disabled = true;
-  announce("Updates ended");
+  announce(message ?? "Updates ended");
+}
+
+// Access to a stream of the page was withdrawn: say so, and how to get it back.
+function signedOut() {
+  const prompt = document.getElementById("signed-out");
+  if (prompt) {
+    prompt.hidden = false;
+    endUpdates(null);
+    announce(prompt.textContent.replace(/\s+/g, " ").trim());
+  } else {
+    endUpdates("Updates ended: sign in again to see them");
+  }
 }
 
 function touch() {

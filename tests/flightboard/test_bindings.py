@@ -20,7 +20,7 @@ def test_flight_create_update_delete_publish_the_whole_row_then_the_removal(db: 
         flight.state = Flight.State.LANDED
         flight.save(update_fields=["state", "updated"])
         flight.delete()
-    row = {"flight": "I768", "origin": "Rome", "arrival": "10:10"}
+    row = {"flight": "I768", "origin": "Rome", "arrival": "10:10", "terminal": ""}
     assert [(e.id, e.event, e.json()) for e in events] == [
         (1, "flightStateUpdate", {**row, "state": "", "state_label": "Scheduled"}),
         (2, "flightStateUpdate", {**row, "state": "landing", "state_label": "Landing"}),
@@ -34,7 +34,7 @@ def test_flight_create_update_delete_publish_the_whole_row_then_the_removal(db: 
     [("", "Scheduled"), ("delayed", "Delayed"), ("cancelled", "Cancelled"), ("diverted", "Diverted")],
 )
 def test_flight_event_carries_the_state_label(db: None, state: str, label: str) -> None:
-    with capture_events() as events:
+    with capture_events("flights") as events:
         Flight.objects.create(flight="BA2490", origin="London", arrival="07:05", state=state)
     [event] = events
     data = event.json()

@@ -57,7 +57,7 @@ def test_board_renders_rows_sorted_by_arrival(client: Client, db: None) -> None:
     row = re.search(r'<tr data-flight="I768">(.*?)</tr>', content, re.DOTALL)
     assert row is not None
     assert '<td data-field="origin">Rome</td>' in row.group(1)
-    assert '<td data-field="flight">I768</td>' in row.group(1)
+    assert '<td data-field="flight"><a href="/flights/I768/">I768</a></td>' in row.group(1)
     assert '<td data-field="arrival">10:10</td>' in row.group(1)
     assert '<td data-field="state" data-state="landing">Landing</td>' in row.group(1)
     assert 'data-field="state" data-state="scheduled">Scheduled</td>' in content
@@ -193,6 +193,7 @@ def test_adding_a_flight_publishes_the_whole_row(admin_client: Client, db: None)
                 "arrival": "10:10",
                 "state": "delayed",
                 "state_label": "Delayed",
+                "terminal": "",
             },
         )
     ]
@@ -283,6 +284,7 @@ def test_saving_the_change_form_publishes_a_state_update(
                 "arrival": "10:20",
                 "state": "landed",
                 "state_label": "Landed",
+                "terminal": "",
             },
         )
     ]
@@ -452,7 +454,7 @@ def test_simulate_one_cycle_publishes_landing_landed_removal_and_recreation(db: 
     run("seed_flights")
     before = Stream.current_id("flights")
     run("simulate_flights", "--cycles", "1", "--interval", "0")
-    row = {"flight": "I768", "origin": "Rome", "arrival": "10:10"}
+    row = {"flight": "I768", "origin": "Rome", "arrival": "10:10", "terminal": "2"}
     assert flight_events(before) == [
         ("flightStateUpdate", {**row, "state": "landing", "state_label": "Landing"}),
         ("flightStateUpdate", {**row, "state": "landed", "state_label": "Landed"}),

@@ -15,8 +15,8 @@ from django.core.management.base import BaseCommand, CommandParser
 class Command(BaseCommand):
     help = (
         "Prepare and run the demo: migrate, collect static files, seed the tutorial's flights and the "
-        "demo's announcements, create an admin if none exists, then serve with daphne and run the "
-        "simulator beside it."
+        "demo's announcements, create an admin if none exists and two demo users (create_demo_users), "
+        "then serve with daphne and run the simulator beside it."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -33,6 +33,7 @@ class Command(BaseCommand):
         call_command("seed_flights")
         call_command("seed_announcements")
         call_command("create_demo_admin")
+        call_command("create_demo_users")
         manage = str(Path(settings.BASE_DIR) / "manage.py")
         children = [
             subprocess.Popen(
@@ -45,7 +46,9 @@ class Command(BaseCommand):
             )
         base = f"http://{host}:{port}"
         self.stdout.write(
-            f"\n  Board:  {base}/\n  Admin:  {base}/admin/\n  Stream: {base}/events/flights/\n\n"
+            f"\n  Board:  {base}/\n  Admin:  {base}/admin/\n  Stream: {base}/events/flights/\n"
+            f"  Terminals: {base}/terminals/1/, 2/, 3/\n"
+            f"  My flights: {base}/my/ (ada and grace: passwords in {settings.VAR_DIR}/demo-users.txt)\n\n"
             "Ctrl-C stops the server and the simulator.\n"
         )
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -17,21 +17,33 @@ TUTORIAL_FLIGHTS = [
     ("Rome", "I768", "10:10"),
     ("Tokyo", "G119", "10:35"),
 ]
+# Where each arrives: two flights per terminal board.
+TUTORIAL_TERMINALS = {"A123": "1", "D654": "2", "U213": "1", "A987": "3", "I768": "2", "G119": "3"}
 
 
 class Command(BaseCommand):
-    help = "Put the tutorial's six flights on the board. Idempotent: existing flights are left alone."
+    help = (
+        "Put the tutorial's six flights on the board, two at each of terminals 1, 2 and 3. "
+        "Idempotent: existing flights are left alone."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--reset", action="store_true", help="Also set the six flights back to scheduled, as seeded."
+            "--reset",
+            action="store_true",
+            help="Also set the six flights back to scheduled, at their terminals, as seeded.",
         )
 
     def handle(self, *args: Any, reset: bool, **options: Any) -> None:
         created = updated = 0
         with transaction.atomic():
             for origin, code, arrival in TUTORIAL_FLIGHTS:
-                seeded = {"origin": origin, "arrival": datetime.time.fromisoformat(arrival), "state": ""}
+                seeded = {
+                    "origin": origin,
+                    "arrival": datetime.time.fromisoformat(arrival),
+                    "terminal": TUTORIAL_TERMINALS[code],
+                    "state": "",
+                }
                 flight, was_created = Flight.objects.get_or_create(flight=code, defaults=seeded)
                 created += was_created
                 if reset and not was_created and any(getattr(flight, k) != v for k, v in seeded.items()):

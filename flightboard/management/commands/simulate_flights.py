@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
-from flightboard.management.commands.seed_flights import TUTORIAL_FLIGHTS
+from flightboard.management.commands.seed_flights import TUTORIAL_FLIGHTS, TUTORIAL_TERMINALS
 from flightboard.models import Flight
 
 
@@ -28,25 +28,26 @@ class Command(BaseCommand):
         origin, arrival = next(
             ((o, a) for o, code, a in TUTORIAL_FLIGHTS if code == flight), ("Rome", "10:10")
         )
+        terminal = TUTORIAL_TERMINALS.get(flight, "")
         existing = Flight.objects.filter(flight=flight).first()
         if existing is not None:
             origin, arrival = existing.origin, existing.arrival.strftime("%H:%M")
+            terminal = existing.terminal
         self.stdout.write(f"Simulating {flight} from {origin} every {interval:g}s; Ctrl-C stops.")
         done = 0
         try:
             while not cycles or done < cycles:
-                self._step(flight, origin, arrival, interval)
+                self._step(flight, origin, arrival, terminal, interval)
                 done += 1
         except KeyboardInterrupt:
             pass
 
-    def _step(self, code: str, origin: str, arrival: str, interval: float) -> None:
+    def _step(self, code: str, origin: str, arrival: str, terminal: str, interval: float) -> None:
         # Each change and its event commit together (in autocommit, save() would commit the row
         # before post_save appends the event).
+        scheduled = {"origin": origin, "arrival": datetime.time.fromisoformat(arrival), "terminal": terminal}
         with transaction.atomic():
-            flight, _ = Flight.objects.get_or_create(
-                flight=code, defaults={"origin": origin, "arrival": datetime.time.fromisoformat(arrival)}
-            )
+            flight, _ = Flight.objects.get_or_create(flight=code, defaults=scheduled)
         for state in (Flight.State.LANDING, Flight.State.LANDED):
             time.sleep(interval)
             with transaction.atomic():
@@ -59,5 +60,5 @@ class Command(BaseCommand):
         self.stdout.write(f"{code}: removed")
         time.sleep(interval)
         with transaction.atomic():
-            Flight.objects.create(flight=code, origin=origin, arrival=datetime.time.fromisoformat(arrival))
+            Flight.objects.create(flight=code, **scheduled)
         self.stdout.write(f"{code}: scheduled again")

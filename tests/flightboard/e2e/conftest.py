@@ -45,8 +45,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 @pytest.fixture(scope="module")
 def prepared_var_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A var dir after migrate, collectstatic, seed_flights and create_demo_admin. Never served
-    itself: servers get copies, so each has a fresh database."""
+    """A var dir after migrate, collectstatic, seed_flights, create_demo_admin and
+    create_demo_users. Never served itself: servers get copies, so each has a fresh database."""
     var_dir = tmp_path_factory.mktemp("flightboard-var") / "var"
     prepare_var_dir(var_dir)
     return var_dir

@@ -1,5 +1,6 @@
 """The browser tests' site: one daphne process serving flightboard with its real settings (SQLite +
-in-memory layer) in a var dir of its own; benchmarks.support does the work.
+in-memory layer) in a var dir of its own, with the demo admin and demo users; benchmarks.support
+does the work.
 
 Nothing here touches the ORM of the test process: the site is prepared and changed through
 `manage.py` subprocesses and HTTP.
@@ -15,8 +16,12 @@ from benchmarks.support.sites import Site
 
 
 def prepare_var_dir(var_dir: Path) -> str:
-    """migrate, collectstatic, seed_flights, create_demo_admin; return the admin's password."""
-    return Site(var_dir).prepare()
+    """migrate, collectstatic, seed_flights, create_demo_admin, create_demo_users; return the
+    admin's password."""
+    site = Site(var_dir)
+    password = site.prepare()
+    site.manage("create_demo_users")
+    return password
 
 
 def copy_var_dir(source: Path, target: Path) -> None:
@@ -36,6 +41,14 @@ class DaphneServer(ServerProcess):
     def start(self, *, wait: bool = True, timeout: float = 30) -> None:
         self.env = self.site.env()  # as the environment is now: a test may have set LIVEEVENTS_CONFIG
         super().start(wait=wait, timeout=timeout)
+
+    def demo_password(self, username: str) -> str:
+        """A demo user's password, written by create_demo_users."""
+        for line in (self.site.var_dir / "demo-users.txt").read_text().splitlines():
+            name, _, password = line.partition(" ")
+            if name == username:
+                return password
+        raise LookupError(f"No demo user {username!r}")
 
     def manage(self, *args: str, timeout: float = 60) -> str:
         return self.site.manage(*args, timeout=timeout)
