@@ -105,14 +105,16 @@ async def check_request(request: HttpRequest, stream: str | None) -> Admission |
     hub = get_hub()
     if await _all_closed(hub, names):
         return Refusal(204)
+    private = tuple(spec for spec in specs if not spec.public)
+    # In a log reader's thread too: who reads is request.user, which readers that never looked at
+    # it leave unloaded, and loading it uses the ORM. Before admit(): nothing awaits once counted.
+    guarded = await run_in_db_thread(Guarded.of, request, private) if private else None
     if not hub.admit():
         return Refusal(
             503,
             "This server is shutting down or has too many open streams; retry later.",
             retry_after=config["RETRY_AFTER"],
         )
-    private = tuple(spec for spec in specs if not spec.public)
-    guarded = Guarded.of(request, private) if private else None
     return Admission(hub, names, positions, multiplexed, ConnectionSlot(hub), guarded)
 
 

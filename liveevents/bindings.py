@@ -24,6 +24,8 @@ from liveevents.sse import check_field_value
 from liveevents.streams import get_stream
 
 M = TypeVar("M", bound=models.Model)
+# What track_changes() was given, yielded back as it is: a queryset stays one (for its update()).
+Objects = TypeVar("Objects", bound=Iterable[models.Model])
 
 # A model instance to the event's data: a string as it is, anything else as JSON (publish()).
 Serializer = Callable[[M], object]
@@ -233,11 +235,12 @@ def publish_deleted(objects: Iterable[M], *, using: str | None = None) -> list[E
 
 
 @contextmanager
-def track_changes(objects: Iterable[M], *, using: str | None = None) -> Iterator[Iterable[M]]:
+def track_changes(objects: Objects, *, using: str | None = None) -> Iterator[Objects]:
     """Record the streams of `objects` (instances or a queryset) as the database has them, run the
     block (which changes them in bulk), then publish what the bindings would have for each row:
     the deleted event on each stream it left, the saved event on each it is in, and the deleted
-    events of rows the block removed. Yields `objects`:
+    events of rows the block removed without signals (QuerySet.delete() sends its own). Yields
+    `objects`:
 
         with track_changes(Flight.objects.filter(terminal="1")) as flights:
             flights.update(terminal="2")
@@ -253,14 +256,27 @@ def track_changes(objects: Iterable[M], *, using: str | None = None) -> Iterator
             for pk, instance in before.items()
             for binding in _of(instance)
         }
-        yield objects
+        # Rows the block deletes with signals (QuerySet.delete()) were announced by the bindings.
+        signalled: set[Any] = set()
+
+        def deleted_with_signals(sender: Any, instance: models.Model, using: str, **kwargs: Any) -> None:
+            if using == alias:
+                signalled.add(instance.pk)
+
+        if model is not None:
+            post_delete.connect(deleted_with_signals, sender=model, weak=False)
+        try:
+            yield objects
+        finally:
+            post_delete.disconnect(deleted_with_signals, sender=model)
         after = {instance.pk: instance for instance in _rows(model, pks, alias)}
         events: list[tuple[str, str, object]] = []
         for pk, old in before.items():
             new = after.get(pk)
             for binding in _of(old):
                 if new is None:
-                    events.extend(binding.deleted_events(old, streams_before[(binding.key, pk)]))
+                    if pk not in signalled:
+                        events.extend(binding.deleted_events(old, streams_before[(binding.key, pk)]))
                 else:
                     events.extend(binding.saved_events(new, streams_before[(binding.key, pk)]))
         publish_many(events, using=alias)

@@ -73,10 +73,16 @@ class AccessGuard:
     """Per hub: the connections to non-public streams, by reader and stream."""
 
     def __init__(
-        self, interval: float, spawn: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
+        self,
+        interval: float,
+        spawn: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]],
+        membership: Callable[[bool], None],
     ) -> None:
         self.interval = interval
         self._spawn = spawn
+        # Called with True when the first reader is watched, False when the last one goes: the
+        # hub joins (and leaves) the group that announces access changes.
+        self._membership = membership
         self.readers: dict[Reader, _Watched] = {}
         self.reader_of: dict[Subscription, Reader] = {}
         self._loop: asyncio.Task[None] | None = None
@@ -94,6 +100,7 @@ class AccessGuard:
         self.reader_of[subscription] = guarded.reader
         if self._loop is None:
             self._loop = self._spawn(self._revalidate_forever())
+            self._membership(True)
 
     def forget(self, subscription: Subscription, streams: Collection[str]) -> None:
         """Stop watching `subscription` on `streams` (the connection ended or left them)."""
@@ -114,15 +121,18 @@ class AccessGuard:
                 del self.reader_of[subscription]
             if not watched.subscriptions:
                 del self.readers[reader]
+        self._stop_when_empty()
+
+    def _stop_when_empty(self) -> None:
         if not self.readers and self._loop is not None:
             self._loop.cancel()
             self._loop = None
+            self._membership(False)
 
     def stop(self) -> None:
         self.reader_of.clear()
-        if self._loop is not None:
-            self._loop.cancel()
-            self._loop = None
+        self.readers.clear()
+        self._stop_when_empty()
 
     async def _revalidate_forever(self) -> None:
         while True:
@@ -181,6 +191,7 @@ class AccessGuard:
         watched.specs.pop(name, None)
         if not watched.subscriptions:
             del self.readers[reader]
+        self._stop_when_empty()
 
 
 def _decide(

@@ -79,7 +79,7 @@ class StreamHub:
         self.shutdown_drain: float | None = config["SHUTDOWN_DRAIN"]
         self.draining = False
         self.link = LayerLink(self.layer)
-        self.guard = AccessGuard(float(config["REVALIDATE_INTERVAL"]), self._spawn)
+        self.guard = AccessGuard(float(config["REVALIDATE_INTERVAL"]), self._spawn, self._follow_access)
         self.streams: dict[str, _StreamState] = {}
         # Connections admitted and not yet ended, streaming or about to: the cap counts these.
         self.connection_count = 0
@@ -128,8 +128,6 @@ class StreamHub:
                 subscription.closed = {*subscription.closed, state.name}
             state.subscribers.add(subscription)
         if guarded is not None:
-            if not self.guard:
-                self._spawn(self.link.join_group(ACCESS_GROUP))
             self.guard.watch(guarded, subscription)
         return subscription
 
@@ -156,6 +154,9 @@ class StreamHub:
         """Forget a connection (on `streams` only, if given). Synchronous, so it is safe in a
         cancelled generator's finally."""
         names = subscription.streams if streams is None else tuple(streams)
+        # The guard first: forgetting the last stream stops the hub, and the guard with it.
+        if self.guard:
+            self.guard.forget(subscription, names)
         for name in names:
             state = self.streams.get(name)
             if state is None:
@@ -163,10 +164,6 @@ class StreamHub:
             state.subscribers.discard(subscription)
             if not state.subscribers:
                 self._forget(state)
-        if self.guard:
-            self.guard.forget(subscription, names)
-            if not self.guard:
-                self._spawn(self.link.leave_group(ACCESS_GROUP))
 
     def _forget(self, state: _StreamState) -> None:
         if (
@@ -240,6 +237,9 @@ class StreamHub:
                 self._catch_up(state)
         elif message.get("type") == CONTROL_MESSAGE:
             self._set_closed(state, bool(message["closed"]))
+
+    def _follow_access(self, follow: bool) -> None:
+        self._spawn(self.link.join_group(ACCESS_GROUP) if follow else self.link.leave_group(ACCESS_GROUP))
 
     def _access_changed(self, message: dict[str, Any]) -> None:
         if message.get("session"):
@@ -358,9 +358,7 @@ class StreamHub:
         names = list(self.streams)
         self.streams.clear()
         self._stop()
-        if self.guard:
-            self.guard.readers.clear()
-            await self.link.leave_group(ACCESS_GROUP)
+        await self.link.leave_group(ACCESS_GROUP)
         for task in list(self._tasks):
             task.cancel()
         await self.link.leave_all(names)

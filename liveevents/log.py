@@ -53,8 +53,9 @@ def read_heads(names: Iterable[str]) -> dict[str, StreamHead]:
     One query for all of them, or one per batch where the database caps a query's parameters.
     """
     wanted = list(names)
-    limit = connections[Stream.objects.db].features.max_query_params or len(wanted) or 1
-    batch = max(1, limit - 10)
+    limit = connections[Stream.objects.db].features.max_query_params
+    # A few parameters spare under the cap; no cap (PostgreSQL): every name in one query.
+    batch = max(1, limit - 10) if limit else max(1, len(wanted))
     heads: dict[str, StreamHead] = {}
     for start in range(0, len(wanted), batch):
         rows = Stream.objects.filter(name__in=wanted[start : start + batch]).values_list(

@@ -176,21 +176,28 @@ def _declare_family(pattern: str, readers: Readers) -> StreamFamily:
 
 
 def _overlap(a: StreamFamily, b: StreamFamily) -> bool:
-    # A name is prefix + value + suffix with no dot in the value: two families can share one only
-    # if one prefix extends the other, and one suffix the other, by characters a value may hold.
-    def extends(longer: str, shorter: str, at_start: bool) -> bool:
-        if at_start and longer.startswith(shorter):
-            extra = longer[len(shorter) :]
-        elif not at_start and longer.endswith(shorter):
-            extra = longer[: len(longer) - len(shorter)]
-        else:
-            return False
-        return extra == "" or PARAMETER.fullmatch(extra) is not None
+    # A name is prefix + value + suffix with no dot in the value. Two families share a name of some
+    # length if, at each of its positions, their fixed characters agree, or one's fixed character
+    # may stand in the other's value: `{x}.a` and `b.{y}` both claim `b.a`. Names stop at 80.
+    def at(family: StreamFamily, length: int, i: int) -> str | None:
+        if i < len(family.prefix):
+            return family.prefix[i]
+        if i >= length - len(family.suffix):
+            return family.suffix[i - length + len(family.suffix)]
+        return None  # in the value
 
-    long_prefix, short_prefix = sorted((a.prefix, b.prefix), key=len, reverse=True)
-    long_suffix, short_suffix = sorted((a.suffix, b.suffix), key=len, reverse=True)
-    return extends(long_prefix, short_prefix, at_start=True) and extends(
-        long_suffix, short_suffix, at_start=False
+    def agree(x: str | None, y: str | None) -> bool:
+        if x is not None and y is not None:
+            return x == y
+        fixed = x if y is None else y
+        return fixed is None or PARAMETER.fullmatch(fixed) is not None
+
+    shortest = max(len(a.prefix) + len(a.suffix), len(b.prefix) + len(b.suffix)) + 1
+    # Past this length, a longer name only lengthens the part where both hold their values.
+    longest = min(80, max(len(a.prefix), len(b.prefix)) + max(len(a.suffix), len(b.suffix)) + 1)
+    return any(
+        all(agree(at(a, length, i), at(b, length, i)) for i in range(length))
+        for length in range(shortest, longest + 1)
     )
 
 
@@ -199,17 +206,21 @@ def resolve_stream(name: str) -> StreamSpec:
     spec = _streams.get(name)
     if spec is not None:
         return spec
+    shaped_like: StreamFamily | None = None
     for family in _families.values():
         value = family.match(name)
         if value is None:
             continue
-        if not PARAMETER.fullmatch(value) or len(name) > 80:
-            raise UnknownStream(
-                f"Stream {name[:100]!r} is not a stream of family {family.pattern!r}: its "
-                f"{family.param!r} must be ASCII letters, digits, '_' or '-', and the whole name "
-                "at most 80 characters."
-            )
-        return StreamSpec(name, family.readers, family, MappingProxyType({family.param: value}))
+        if PARAMETER.fullmatch(value) and len(name) <= 80:
+            return StreamSpec(name, family.readers, family, MappingProxyType({family.param: value}))
+        # Not this family's (`order.5.notes` is shaped like `order.{pk}`), but maybe another's.
+        shaped_like = shaped_like or family
+    if shaped_like is not None:
+        raise UnknownStream(
+            f"Stream {name[:100]!r} is not a stream of family {shaped_like.pattern!r}: its "
+            f"{shaped_like.param!r} must be ASCII letters, digits, '_' or '-', and the whole name "
+            "at most 80 characters."
+        )
     raise UnknownStream(f"Unknown stream {name[:100]!r}.")
 
 

@@ -11,18 +11,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.db import models, transaction
 
-from liveevents.bindings import ModelBinding, bind, primary_key_only, unbind
+from liveevents.bindings import (
+    ModelBinding,
+    bind,
+    primary_key_only,
+    publish_deleted,
+    publish_saved,
+    track_changes,
+    unbind,
+)
 from liveevents.models import Event
 from liveevents.streams import (
     PUBLIC,
     declare_stream,
     forget_stream,
 )
-from tests.notes.models import Bulletin, Note
+from tests.notes.models import Bulletin, Note, Ticket
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -275,3 +284,358 @@ def test_liveevents_imports_and_works_without_flightboard(tmp_path: Path, with_a
     assert report["skipped"] == ([] if with_admin else ["liveevents.admin"])
     assert ("liveevents.admin" in report["imported"]) is with_admin
     assert report["logged"] == [["notes", 1, "noteSaved"]]
+
+
+# Routed bindings: streams computed from the instance ----------------------------------------------
+
+
+def ticket_streams(ticket: Ticket) -> list[str]:
+    """Every ticket is on `tickets`; one filed in a queue is on `queue.<queue>` too."""
+    return ["tickets", f"queue.{ticket.queue}"] if ticket.queue else ["tickets"]
+
+
+@pytest.fixture
+def routed() -> Iterator[ModelBinding[Ticket]]:
+    """Tickets bound to `tickets` and their queue's stream, for one test."""
+    declare_stream("tickets", readers=PUBLIC)
+    declare_stream("queue.{name}", readers=PUBLIC)
+    binding = bind(
+        Ticket,
+        streams=ticket_streams,
+        saved_event="ticketSaved",
+        deleted_event="ticketRemoved",
+        serialize=lambda ticket: {"id": ticket.pk, "title": ticket.title, "queue": ticket.queue},
+        serialize_deleted=lambda ticket: {"id": ticket.pk},
+    )
+    yield binding
+    unbind(binding)
+    forget_stream("tickets")
+    forget_stream("queue.{name}")
+
+
+def names(stream: str) -> list[tuple[str, Any]]:
+    return [(name, data) for _, name, data in events(stream)]
+
+
+def test_a_save_publishes_on_each_stream_of_the_instance(db: None, routed: ModelBinding[Ticket]) -> None:
+    ticket = Ticket.objects.create(title="Broken lift", queue="a")
+    saved = {"id": ticket.pk, "title": "Broken lift", "queue": "a"}
+    assert events("tickets") == [(1, "ticketSaved", saved)]
+    assert events("queue.a") == [(1, "ticketSaved", saved)]
+
+
+def test_a_save_that_moves_an_instance_removes_it_from_the_stream_it_left_once(
+    db: None, routed: ModelBinding[Ticket]
+) -> None:
+    ticket = Ticket.objects.create(title="Broken lift", queue="a")
+    ticket.queue = "b"
+    ticket.save()
+    moved = {"id": ticket.pk, "title": "Broken lift", "queue": "b"}
+    assert names("queue.a") == [
+        ("ticketSaved", {**moved, "queue": "a"}),
+        ("ticketRemoved", {"id": ticket.pk}),
+    ]
+    assert names("queue.b") == [("ticketSaved", moved)]
+    assert [name for name, _ in names("tickets")] == ["ticketSaved", "ticketSaved"]
+    # Saved again where it is: nothing more for the queue it left.
+    ticket.title = "Lift fixed"
+    ticket.save()
+    assert len(events("queue.a")) == 2
+    assert [name for name, _ in names("queue.b")] == ["ticketSaved", "ticketSaved"]
+
+
+def test_a_save_that_takes_an_instance_off_every_routed_stream_removes_it_there(
+    db: None, routed: ModelBinding[Ticket]
+) -> None:
+    ticket = Ticket.objects.create(title="Printer", queue="a")
+    ticket.queue = ""
+    ticket.save()
+    assert names("queue.a")[-1] == ("ticketRemoved", {"id": ticket.pk})
+    assert [name for name, _ in names("tickets")] == ["ticketSaved", "ticketSaved"]
+
+
+def test_a_move_is_published_in_the_saves_transaction(
+    db: None, routed: ModelBinding[Ticket], django_capture_on_commit_callbacks: Any
+) -> None:
+    ticket = Ticket.objects.create(title="Printer", queue="a")
+    with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+        ticket.queue = "b"
+        ticket.save()
+        # Logged with the row, in its transaction; nobody is woken before it commits.
+        assert [name for name, _ in names("queue.a")] == ["ticketSaved", "ticketRemoved"]
+        assert callbacks == []
+    assert sorted(callback.stream for callback in callbacks) == ["queue.a", "queue.b", "tickets"]
+
+
+def test_a_move_rolled_back_publishes_nothing(
+    db: None, routed: ModelBinding[Ticket], django_capture_on_commit_callbacks: Any
+) -> None:
+    ticket = Ticket.objects.create(title="Printer", queue="a")
+    with django_capture_on_commit_callbacks() as callbacks, pytest.raises(RuntimeError), transaction.atomic():
+        ticket.queue = "b"
+        ticket.save()
+        raise RuntimeError
+    assert callbacks == []
+    assert [name for name, _ in names("queue.a")] == ["ticketSaved"]
+    assert events("queue.b") == []
+    assert len(events("tickets")) == 1
+
+
+def test_a_stale_instance_leaves_the_stream_the_row_is_in_not_the_one_it_remembers(
+    db: None, routed: ModelBinding[Ticket]
+) -> None:
+    stale = Ticket.objects.create(title="Printer", queue="a")
+    fresh = Ticket.objects.get(pk=stale.pk)
+    fresh.queue = "b"
+    fresh.save()  # a -> b
+    stale.queue = "c"  # it still believes the ticket is in queue a
+    stale.save()  # b -> c
+    assert [name for name, _ in names("queue.a")] == ["ticketSaved", "ticketRemoved"]
+    assert [name for name, _ in names("queue.b")] == ["ticketSaved", "ticketRemoved"]
+    assert [name for name, _ in names("queue.c")] == ["ticketSaved"]
+
+
+def test_a_save_of_an_unchanged_copy_sends_no_removal(db: None, routed: ModelBinding[Ticket]) -> None:
+    ticket = Ticket.objects.create(title="Printer", queue="a")
+    Ticket.objects.get(pk=ticket.pk).save()
+    ticket.save()
+    assert [name for name, _ in names("queue.a")] == ["ticketSaved"] * 3
+
+
+def test_a_new_row_with_a_chosen_primary_key_is_only_saved(db: None, routed: ModelBinding[Ticket]) -> None:
+    Ticket(pk=42, title="Printer", queue="a").save()
+    assert names("queue.a") == [("ticketSaved", {"id": 42, "title": "Printer", "queue": "a"})]
+
+
+def test_a_delete_publishes_the_deleted_event_on_each_stream(db: None, routed: ModelBinding[Ticket]) -> None:
+    ticket = Ticket.objects.create(title="Printer", queue="a")
+    pk = ticket.pk
+    ticket.delete()
+    assert names("queue.a")[-1] == ("ticketRemoved", {"id": pk})
+    assert names("tickets")[-1] == ("ticketRemoved", {"id": pk})
+    assert len(Event.objects.filter(event="ticketRemoved")) == 2
+
+
+def test_a_routed_binding_without_a_deleted_event_sends_no_removals(
+    db: None, routed: ModelBinding[Ticket]
+) -> None:
+    declare_stream("quiet.{name}", readers=PUBLIC)
+    binding = bind(
+        Ticket,
+        streams=lambda ticket: [f"quiet.{ticket.queue}"],
+        saved_event="ticketSaved",
+        serialize=primary_key_only,
+    )
+    try:
+        ticket = Ticket.objects.create(title="Printer", queue="a")
+        ticket.queue = "b"
+        ticket.save()
+        ticket.delete()
+        assert [name for name, _ in names("quiet.a")] == ["ticketSaved"]
+        assert [name for name, _ in names("quiet.b")] == ["ticketSaved"]
+    finally:
+        unbind(binding)
+        forget_stream("quiet.{name}")
+
+
+def test_a_stream_named_twice_gets_one_event(db: None, routed: ModelBinding[Ticket]) -> None:
+    binding = bind(
+        Ticket, streams=lambda ticket: ["tickets", "tickets"], saved_event="twice", serialize=primary_key_only
+    )
+    try:
+        Ticket.objects.create(title="Printer")
+        assert [name for name, _ in names("tickets")] == ["ticketSaved", "twice"]
+    finally:
+        unbind(binding)
+
+
+@pytest.mark.parametrize(
+    "route", [["tickets", "nowhere"], ["queue.a b"], [7]], ids=["undeclared", "grammar", "int"]
+)
+def test_routing_to_an_undeclared_stream_is_improperly_configured_naming_it(
+    db: None, routed: ModelBinding[Ticket], route: list[Any]
+) -> None:
+    binding = bind(Ticket, streams=lambda ticket: route, saved_event="lost", serialize=primary_key_only)
+    try:
+        with pytest.raises(ImproperlyConfigured) as raised:
+            Ticket.objects.create(title="Printer")
+        message = str(raised.value)
+        assert "The binding of notes.Ticket routed" in message
+        assert repr(route[-1]) in message
+        assert "not a declared stream nor a stream of a declared family" in message
+        assert not Event.objects.filter(event="lost").exists()
+    finally:
+        unbind(binding)
+
+
+@pytest.mark.parametrize(
+    "where", [{}, {"stream": "tickets", "streams": ticket_streams}], ids=["neither", "both"]
+)
+def test_bind_takes_stream_or_streams_not_both_nor_neither(
+    routed: ModelBinding[Ticket], where: dict[str, Any]
+) -> None:
+    with pytest.raises(ImproperlyConfigured, match=r"with stream='name' \(one stream\) or streams=callable"):
+        bind(Ticket, saved_event="x", serialize=primary_key_only, **where)
+
+
+def test_bind_refuses_streams_that_are_not_callable(routed: ModelBinding[Ticket]) -> None:
+    with pytest.raises(ImproperlyConfigured, match="streams must be a callable"):
+        bind(Ticket, streams=["tickets"], saved_event="x", serialize=primary_key_only)  # type: ignore[arg-type]
+
+
+def test_bind_to_one_member_of_a_family_is_allowed(db: None, routed: ModelBinding[Ticket]) -> None:
+    binding = bind(Ticket, stream="queue.vip", saved_event="vip", serialize=primary_key_only)
+    try:
+        ticket = Ticket.objects.create(title="Printer")
+        assert events("queue.vip") == [(1, "vip", {"pk": ticket.pk})]
+    finally:
+        unbind(binding)
+
+
+# Bulk writes: publish_saved, publish_deleted, track_changes ---------------------------------------
+
+
+def test_publish_saved_after_bulk_create_publishes_what_saves_would_have(
+    db: None, routed: ModelBinding[Ticket]
+) -> None:
+    tickets = Ticket.objects.bulk_create(
+        [Ticket(title="one", queue="a"), Ticket(title="two", queue="b"), Ticket(title="three", queue="a")]
+    )
+    assert not Event.objects.exists()  # bulk_create sends no signals
+    logged = publish_saved(tickets)
+    assert [(e.stream_id, e.sequence) for e in logged] == [
+        ("tickets", 1),
+        ("queue.a", 1),
+        ("tickets", 2),
+        ("queue.b", 1),
+        ("tickets", 3),
+        ("queue.a", 2),
+    ]
+    assert [data["title"] for _, _, data in events("tickets")] == ["one", "two", "three"]
+    assert [data["title"] for _, _, data in events("queue.a")] == ["one", "three"]
+
+
+def test_publish_saved_after_bulk_update(db: None, routed: ModelBinding[Ticket]) -> None:
+    tickets = [Ticket.objects.create(title=f"t{n}", queue="a") for n in range(2)]
+    for ticket in tickets:
+        ticket.title += " (edited)"
+    Ticket.objects.bulk_update(tickets, ["title"])
+    publish_saved(tickets)
+    assert [data["title"] for _, _, data in events("queue.a")] == ["t0", "t1", "t0 (edited)", "t1 (edited)"]
+
+
+def test_publish_saved_reads_a_queryset_after_its_update(db: None, routed: ModelBinding[Ticket]) -> None:
+    for n in range(3):
+        Ticket.objects.create(title=f"t{n}", queue="a")
+    Ticket.objects.filter(title__in=["t0", "t2"]).update(title="closed")
+    publish_saved(Ticket.objects.filter(title="closed").order_by("pk"))
+    assert [data["title"] for _, _, data in events("queue.a")] == ["t0", "t1", "t2", "closed", "closed"]
+
+
+def test_publish_saved_wakes_each_stream_once_on_commit(
+    db: None, routed: ModelBinding[Ticket], django_capture_on_commit_callbacks: Any
+) -> None:
+    tickets = Ticket.objects.bulk_create([Ticket(title=f"t{n}", queue="ab"[n % 2]) for n in range(10)])
+    with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+        publish_saved(tickets)
+    assert sorted((c.stream, c.message["id"]) for c in callbacks) == [
+        ("queue.a", 5),
+        ("queue.b", 5),
+        ("tickets", 10),
+    ]
+
+
+def test_publish_saved_of_nothing_publishes_nothing(db: None, routed: ModelBinding[Ticket]) -> None:
+    assert publish_saved([]) == []
+    assert publish_saved(Ticket.objects.none()) == []
+    assert publish_saved(ContentType.objects.all()) == []  # a model without bindings
+    assert not Event.objects.exists()
+
+
+def test_publish_deleted_after_a_delete_without_signals(db: None, routed: ModelBinding[Ticket]) -> None:
+    ticket = Ticket.objects.create(title="Printer", queue="a")
+    Ticket.objects.filter(pk=ticket.pk)._raw_delete(Ticket.objects.db)
+    publish_deleted([ticket])
+    assert names("queue.a")[-1] == ("ticketRemoved", {"id": ticket.pk})
+    assert names("tickets")[-1] == ("ticketRemoved", {"id": ticket.pk})
+
+
+def test_track_changes_moves_rows_of_a_queryset_between_streams(
+    db: None, routed: ModelBinding[Ticket]
+) -> None:
+    moving = [Ticket.objects.create(title=f"t{n}", queue="a") for n in range(2)]
+    staying = Ticket.objects.create(title="stays", queue="c")
+    Event.objects.all().delete()
+    with track_changes(Ticket.objects.filter(queue="a")) as tickets:
+        tickets.update(queue="b")
+    left = [(name, data) for name, data in names("queue.a")]
+    assert left == [("ticketRemoved", {"id": ticket.pk}) for ticket in moving]
+    assert [(name, data["id"], data["queue"]) for name, data in names("queue.b")] == [
+        ("ticketSaved", ticket.pk, "b") for ticket in moving
+    ]
+    assert [(name, data["id"]) for name, data in names("tickets")] == [("ticketSaved", t.pk) for t in moving]
+    assert not Event.objects.filter(data__contains=f'"id":{staying.pk},').exists()
+
+
+def test_track_changes_of_a_list_updated_in_bulk(db: None, routed: ModelBinding[Ticket]) -> None:
+    tickets = [Ticket.objects.create(title=f"t{n}", queue="a") for n in range(3)]
+    Event.objects.all().delete()
+    with track_changes(tickets):
+        tickets[0].queue = "b"
+        tickets[1].title = "renamed"
+        Ticket.objects.bulk_update(tickets, ["queue", "title"])
+    assert names("queue.a") == [("ticketRemoved", {"id": tickets[0].pk})] + [
+        ("ticketSaved", {"id": t.pk, "title": t.title, "queue": "a"}) for t in tickets[1:]
+    ]
+    assert [data["id"] for _, data in names("queue.b")] == [tickets[0].pk]
+
+
+def test_track_changes_publishes_the_removal_of_rows_deleted_in_the_block_once(
+    db: None, routed: ModelBinding[Ticket]
+) -> None:
+    tickets = [Ticket.objects.create(title=f"t{n}", queue="a") for n in range(3)]
+    Event.objects.all().delete()
+    with track_changes(Ticket.objects.filter(queue="a")) as queue:
+        queue.filter(pk=tickets[0].pk).delete()  # sends post_delete: the binding publishes it
+        queue.filter(pk=tickets[1].pk)._raw_delete(Ticket.objects.db)  # sends nothing
+    removed = [data["id"] for name, data in names("queue.a") if name == "ticketRemoved"]
+    assert sorted(removed) == [tickets[0].pk, tickets[1].pk]
+    assert [data["id"] for name, data in names("queue.a") if name == "ticketSaved"] == [tickets[2].pk]
+
+
+def test_track_changes_wakes_each_stream_once_on_commit(
+    db: None, routed: ModelBinding[Ticket], django_capture_on_commit_callbacks: Any
+) -> None:
+    for n in range(6):
+        Ticket.objects.create(title=f"t{n}", queue="a")
+    with django_capture_on_commit_callbacks() as callbacks:
+        with track_changes(Ticket.objects.all()) as tickets:
+            tickets.update(queue="b")
+    assert sorted((c.stream, c.message["id"]) for c in callbacks) == [
+        ("queue.a", 12),
+        ("queue.b", 6),
+        ("tickets", 12),
+    ]
+
+
+def test_track_changes_rolled_back_publishes_nothing(
+    db: None, routed: ModelBinding[Ticket], django_capture_on_commit_callbacks: Any
+) -> None:
+    Ticket.objects.create(title="t", queue="a")
+    with django_capture_on_commit_callbacks() as callbacks, pytest.raises(RuntimeError):
+        with track_changes(Ticket.objects.all()) as tickets:
+            tickets.update(queue="b")
+            raise RuntimeError
+    assert callbacks == []
+    assert Ticket.objects.get().queue == "a"
+    assert [name for name, _ in names("queue.a")] == ["ticketSaved"]
+    assert events("queue.b") == []
+
+
+def test_track_changes_needs_saved_rows(db: None, routed: ModelBinding[Ticket]) -> None:
+    with pytest.raises(ValueError, match="track_changes\\(\\) needs saved rows"):
+        with track_changes([Ticket(title="new")]):
+            pass
+    with track_changes([]):
+        pass
+    assert not Event.objects.exists()

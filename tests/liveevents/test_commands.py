@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterator
 from io import StringIO
 from typing import Any
 
@@ -13,6 +14,7 @@ from django.utils import timezone
 
 from liveevents.models import Event, Stream
 from liveevents.publish import publish
+from liveevents.streams import PUBLIC, declare_stream, forget_stream
 
 
 def run(command: str, *args: str, **options: Any) -> str:
@@ -34,6 +36,46 @@ def test_close_and_open_refuse_unknown_streams(db: None, command: str) -> None:
     with pytest.raises(CommandError, match=r"Unknown stream 'nope'\. Declared streams: bulletins, notes\."):
         run(command, "nope")
     assert not Stream.objects.exists()
+
+
+@pytest.fixture
+def terminals() -> Iterator[None]:
+    declare_stream("terminal.{code}", readers=PUBLIC)
+    yield
+    forget_stream("terminal.{code}")
+
+
+def test_close_stream_closes_one_member_of_a_family(db: None, terminals: None) -> None:
+    publish("terminal.2", "tick")
+    assert "Stream 'terminal.1' is now closed." in run("close_stream", "terminal.1")
+    assert Stream.objects.get(name="terminal.1").closed is True
+    assert Stream.objects.get(name="terminal.2").closed is False
+    assert "Stream 'terminal.1' is now open." in run("open_stream", "terminal.1")
+    assert Stream.objects.get(name="terminal.1").closed is False
+
+
+@pytest.mark.parametrize("command", ["close_stream", "open_stream"])
+def test_close_and_open_list_families_for_an_unknown_stream(db: None, terminals: None, command: str) -> None:
+    with pytest.raises(
+        CommandError,
+        match=r"Unknown stream 'gate\.1'\. Declared streams: bulletins, notes, terminal\.\{code\}\.",
+    ):
+        run(command, "gate.1")
+    with pytest.raises(
+        CommandError, match=r"is not a stream of family 'terminal\.\{code\}'.*Declared streams"
+    ):
+        run(command, "terminal.a:b")
+    assert not Stream.objects.exists()
+
+
+def test_prune_prunes_one_member_of_a_family(db: None, terminals: None) -> None:
+    for name in ("terminal.1", "terminal.2"):
+        publish(name, "tick")
+        publish(name, "tick")
+    age(10)
+    assert "Deleted 2 event(s)" in run("prune_events", "--days", "7", "--stream", "terminal.1")
+    assert remaining("terminal.1") == []
+    assert remaining("terminal.2") == [1, 2]
 
 
 def age(days: float, **filters: Any) -> None:

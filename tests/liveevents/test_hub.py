@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 from unittest import mock
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import connections
+from django.test.utils import CaptureQueriesContext
 
 from liveevents import hub as hub_module
 from liveevents import log
 from liveevents.hub import StreamHub
 from liveevents.log import StreamHead
 from liveevents.models import Event, Stream
-from liveevents.publish import CONTROL_MESSAGE, publish
+from liveevents.publish import CONTROL_MESSAGE, group_name, publish, publish_many
 from liveevents.testing import StreamResponse
 from tests.conftest import restart_hub
 from tests.liveevents.asgi_client import open_stream, stream_response
@@ -145,3 +149,160 @@ async def test_a_close_during_a_ticks_head_read_is_not_undone_by_it(
     await newcomer.read_to_end()
     await listener.read_to_end(timeout=3)
     assert [e.event for e in listener.events] == ["closedConnection"]
+
+
+# The tick: heads in batches, groups re-joined only when due or found missing -----------------------
+
+
+def counting_head_queries(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of queries of each read_heads() the hub makes, counted in the thread that runs it."""
+    counts: list[int] = []
+    real = log.read_heads
+
+    def read_heads(names: Iterable[str]) -> dict[str, StreamHead]:
+        with CaptureQueriesContext(connections[Stream.objects.db]) as queries:
+            heads = real(names)
+        counts.append(len(queries))
+        return heads
+
+    monkeypatch.setattr(hub_module, "read_heads", read_heads)
+    return counts
+
+
+async def ticked_heads(
+    hub: StreamHub, monkeypatch: pytest.MonkeyPatch, count: int, using: str = "default"
+) -> tuple[int | None, list[int]]:
+    """Follow `count` streams (a tenth of them with events), tick once: the parameter limit of the
+    log's database and the queries of the tick's head read."""
+    names = tuple(f"flight.{n}" for n in range(count))
+    await sync_to_async(publish_many)([(name, "tick", "") for name in names[::10]], using=using)
+    subscription = await hub.subscribe(names)
+    queries = counting_head_queries(monkeypatch)
+    await hub.tick()
+    hub.unsubscribe(subscription)
+    limit = await sync_to_async(lambda: connections[Stream.objects.db].features.max_query_params)()
+    return limit, queries
+
+
+@pytest.mark.parametrize("count", [5, 1000])
+async def test_a_tick_reads_every_head_in_batches_under_sqlites_parameter_limit(
+    quiet_hub: StreamHub, monkeypatch: pytest.MonkeyPatch, count: int
+) -> None:
+    limit, queries = await ticked_heads(quiet_hub, monkeypatch, count)
+    assert limit is not None  # SQLite caps a query's parameters
+    assert queries == [math.ceil(count / (limit - 10))]
+
+
+class LogOnPostgres:
+    """Route liveevents' models to the `postgres` database."""
+
+    def db_for_read(self, model: type[Any], **hints: Any) -> str | None:
+        return "postgres" if model._meta.app_label == "liveevents" else None
+
+    db_for_write = db_for_read
+
+
+@pytest.fixture
+async def log_on_postgres(settings: Any) -> AsyncIterator[None]:
+    """The event log on PostgreSQL; the threads that used it close their connections after the
+    test, or its database could not be dropped."""
+    settings.DATABASE_ROUTERS = ["tests.liveevents.test_hub.LogOnPostgres"]
+    yield
+    workers = log._db_executor._max_workers
+    everyone = threading.Barrier(workers)
+
+    def close() -> None:
+        connections["postgres"].close()
+        everyone.wait(5)  # so that each thread takes one
+
+    await asyncio.gather(*(log.run_in_db_thread(close) for _ in range(workers)))
+    await sync_to_async(lambda: connections["postgres"].close())()  # the test's own writes
+
+
+@pytest.mark.django_db(databases=["default", "postgres"], transaction=True)
+@pytest.mark.parametrize("count", [5, 1500])
+async def test_a_tick_reads_every_head_in_one_query_on_postgresql(
+    quiet_hub: StreamHub, monkeypatch: pytest.MonkeyPatch, log_on_postgres: None, count: int
+) -> None:
+    limit, queries = await ticked_heads(quiet_hub, monkeypatch, count, using="postgres")
+    assert limit is None  # PostgreSQL has no such limit
+    assert queries == [1]
+
+
+def joins(hub: StreamHub, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The groups the hub joins (or renews) from now on."""
+    joined: list[str] = []
+    real = hub.link.join_group
+
+    async def join_group(group: str) -> None:
+        joined.append(group)
+        await real(group)
+
+    monkeypatch.setattr(hub.link, "join_group", join_group)
+    return joined
+
+
+def publish_unheard(stream: str) -> None:
+    """An event whose wake-up never arrived (the layer dropped it, or forgot the group)."""
+    with mock.patch("liveevents.publish.wake_listeners"):
+        publish(stream, "tick", {"stream": stream})
+
+
+async def test_a_tick_joins_no_group_when_nothing_is_due_or_missing(
+    quiet_hub: StreamHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = tuple(f"flight.{n}" for n in range(5))
+    subscription = await quiet_hub.subscribe(names)
+    await sync_to_async(publish)("flight.1", "tick", "heard")  # its wake-up arrives
+    await subscription.take()
+    joined = joins(quiet_hub, monkeypatch)
+    for _ in range(3):
+        await quiet_hub.tick()
+    assert joined == []
+    quiet_hub.unsubscribe(subscription)
+
+
+async def test_a_tick_re_joins_the_group_of_a_stream_whose_wake_up_went_missing(
+    quiet_hub: StreamHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = tuple(f"flight.{n}" for n in range(5))
+    subscription = await quiet_hub.subscribe(names)
+    joined = joins(quiet_hub, monkeypatch)
+    await sync_to_async(publish_unheard)("flight.3")
+    await quiet_hub.tick()
+    assert joined == [group_name("flight.3")]
+    # ...and caught up from the log.
+    frames = await subscription.take()
+    assert [(frame.stream, frame.id) for frame in frames] == [("flight.3", 1)]
+    # Caught up: the next tick joins nothing.
+    await quiet_hub.tick()
+    assert joined == [group_name("flight.3")]
+    quiet_hub.unsubscribe(subscription)
+
+
+async def test_a_tick_renews_every_membership_when_due_then_waits_for_the_next_renewal(
+    quiet_hub: StreamHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = tuple(f"flight.{n}" for n in range(5))
+    subscription = await quiet_hub.subscribe(names)
+    joined = joins(quiet_hub, monkeypatch)
+    assert quiet_hub.renew_interval is not None
+    quiet_hub._next_renewal = time.monotonic() - 1  # a renewal is due
+    await quiet_hub.tick()
+    assert sorted(joined) == sorted(group_name(name) for name in names)
+    assert quiet_hub._next_renewal > time.monotonic() + quiet_hub.renew_interval - 60
+    joined.clear()
+    await quiet_hub.tick()
+    assert joined == []
+    quiet_hub.unsubscribe(subscription)
+
+
+async def test_memberships_are_renewed_three_times_per_group_expiry(hub: StreamHub, settings: Any) -> None:
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"group_expiry": 6}}
+    }
+    settings.LIVEEVENTS = {"CATCH_UP_INTERVAL": 10, "HEARTBEAT": 30}
+    renewing = await restart_hub(hub)
+    assert renewing.renew_interval == 2.0
+    assert renewing.tick_interval == 2.0  # a tick comes by every renewal
+    await renewing.aclose()

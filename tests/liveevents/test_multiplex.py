@@ -280,3 +280,51 @@ async def test_replay_batches_stop_at_the_byte_budget(
     # Three events (12,000 bytes) reach the 10,000 budget: batches of 3, 3, 3 and 1, never all ten.
     assert sizes == [12_000, 12_000, 12_000, 4_000]
     await response.disconnect()
+
+
+# Family members are streams of their own ---------------------------------------------------------
+
+
+@pytest.fixture
+def terminals() -> Iterator[None]:
+    declare_stream("terminal.{code}", readers=PUBLIC)
+    yield
+    forget_stream("terminal.{code}")
+
+
+async def test_closing_one_member_of_a_family_leaves_the_others_open(hub: StreamHub, terminals: None) -> None:
+    both = await started("/events/?stream=terminal.1&stream=terminal.2")
+    other = await started("/events/terminal.2/")
+    await sync_to_async(set_stream_closed)("terminal.1", True)
+    await both.read_events(1)
+    assert (both.events[0].event, json.loads(both.events[0].data)) == (
+        "closedConnection",
+        {"stream": "terminal.1"},
+    )
+    await sync_to_async(publish_on)("terminal.2", 1)
+    await both.read_events(2)
+    await other.read_events(1)
+    assert both.events[1].last_event_id == "terminal.2:1,terminal.1:0"
+    assert [(e.event, e.last_event_id) for e in other.events] == [("tick", "1")]
+    closed = await open_stream("/events/terminal.1/")
+    await closed.read_to_end()
+    assert closed.status == 204
+    await both.disconnect()
+    await other.disconnect()
+
+
+async def test_a_reset_on_one_member_of_a_family_leaves_the_others_going(
+    hub: StreamHub, terminals: None
+) -> None:
+    await sync_to_async(publish_on)("terminal.1", 2)
+    await sync_to_async(publish_on)("terminal.2", 2)
+    response = await started(
+        "/events/?stream=terminal.1&stream=terminal.2", {"Last-Event-ID": "terminal.1:9,terminal.2:1"}
+    )
+    await response.read_events(2)
+    assert [(e.event, e.last_event_id) for e in response.events] == [
+        ("streamReset", "terminal.1:2,terminal.2:1"),
+        ("tick", "terminal.2:2,terminal.1:2"),
+    ]
+    assert json.loads(response.events[0].data) == {"stream": "terminal.1", "lastEventId": 2}
+    await response.disconnect()

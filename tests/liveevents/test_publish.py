@@ -18,12 +18,15 @@ from django.db import connection, transaction
 
 from liveevents.models import Event, Stream
 from liveevents.publish import (
+    ACCESS_GROUP,
     CONTROL_MESSAGE,
     EVENT_MESSAGE,
+    announce_access_change,
     check_stream_name,
     encode_data,
     group_name,
     publish,
+    publish_many,
     set_stream_closed,
 )
 
@@ -410,3 +413,155 @@ def test_a_wake_up_never_carries_an_event_of_a_rolled_back_savepoint(
                 raise Boom
     messages = [call.args[1] for call in wake.call_args_list]
     assert [(m["id"], m["data"]) for m in messages] == [(1, '{"n":"kept"}')]
+
+
+# publish_many() --------------------------------------------------------------------------------
+
+
+def test_publish_many_gives_contiguous_ids_per_stream_in_the_order_given(db: None) -> None:
+    publish("alpha", "tick", "already there")
+    returned = publish_many(
+        [
+            ("alpha", "tick", {"n": 1}),
+            ("beta", "tock", "b1"),
+            ("alpha", "tick", {"n": 2}),
+            ("beta", "tock", "b2"),
+            ("alpha", "tick", {"n": 3}),
+        ]
+    )
+    assert [(e.stream_id, e.sequence, e.event, e.data) for e in returned] == [
+        ("alpha", 2, "tick", '{"n":1}'),
+        ("beta", 1, "tock", "b1"),
+        ("alpha", 3, "tick", '{"n":2}'),
+        ("beta", 2, "tock", "b2"),
+        ("alpha", 4, "tick", '{"n":3}'),
+    ]
+    assert all(e.pk is not None for e in returned)
+    assert [row[0] for row in logged("alpha")] == [1, 2, 3, 4]
+    assert (Stream.current_id("alpha"), Stream.current_id("beta")) == (4, 2)
+    publish("beta", "tock", "after")  # and publish() goes on from there
+    assert [row[0] for row in logged("beta")] == [1, 2, 3]
+
+
+def test_publish_many_accepts_any_iterable_and_nothing(db: None) -> None:
+    assert publish_many([]) == []
+    assert publish_many(iter([])) == []
+    assert not Stream.objects.exists()
+    logged_events = publish_many(("alpha", "tick", str(n)) for n in range(3))
+    assert [e.sequence for e in logged_events] == [1, 2, 3]
+
+
+def test_publish_many_over_more_streams_than_one_query_may_name(db: None) -> None:
+    # SQLite caps a query's parameters: counters are created and locked a batch at a time.
+    names = [f"s{n:04d}" for n in range(1200)]
+    publish_many([(name, "tick", "") for name in names] + [(names[0], "tock", "")])
+    assert Stream.objects.count() == 1200
+    assert Event.objects.count() == 1201
+    assert Stream.current_id("s0000") == 2
+    assert Stream.current_id("s1199") == 1
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ("not valid", "tick", "x"),
+        ("alpha", "bad\nname", "x"),
+        ("alpha", "", "x"),
+        ("alpha", "tick", {"x": object()}),
+    ],
+    ids=["stream", "event", "empty-event", "data"],
+)
+def test_publish_many_writes_nothing_when_one_event_is_bad(db: None, bad: tuple[Any, Any, Any]) -> None:
+    publish("alpha", "tick", "before")
+    with pytest.raises((ValueError, TypeError)):
+        publish_many([("alpha", "tick", "1"), ("beta", "tock", "2"), bad])
+    assert logged("alpha") == [(1, "tick", "before")]
+    assert Stream.current_id("alpha") == 1
+    assert not Stream.objects.filter(name="beta").exists()
+
+
+def test_publish_many_wakes_each_stream_once_with_its_latest_event(
+    db: None, django_capture_on_commit_callbacks: Any
+) -> None:
+    from unittest import mock
+
+    with mock.patch("liveevents.publish.wake_listeners") as wake:
+        with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
+            publish_many([("alpha", "tick", str(n)) for n in range(50)] + [("beta", "tock", "b")])
+            publish_many([("alpha", "tick", "50")])  # same transaction: the same wake-up
+            publish("beta", "tock", "b2")
+    assert sorted(callback.stream for callback in callbacks) == ["alpha", "beta"]
+    sent = {call.args[0]: (call.args[1]["id"], call.args[1]["data"]) for call in wake.call_args_list}
+    assert sent == {"alpha": (51, "50"), "beta": (2, "b2")}
+
+
+async def test_publish_many_sends_one_layer_message_per_stream(transactional_db: None) -> None:
+    layer, channel = await listen("alpha")
+    sent: list[str] = []
+    real = layer.group_send
+
+    async def counting(group: str, message: dict[str, Any]) -> None:
+        sent.append(group)
+        await real(group, message)
+
+    layer.group_send = counting  # type: ignore[method-assign]
+    try:
+        await sync_to_async(publish_many)(
+            [("alpha", "tick", str(n)) for n in range(20)] + [("beta", "t", "")]
+        )
+        message = await asyncio.wait_for(layer.receive(channel), 2)
+        assert (message["id"], message["data"]) == (20, "19")
+        assert sorted(sent) == ["liveevents.alpha", "liveevents.beta"]
+    finally:
+        del layer.group_send
+        await layer.flush()
+
+
+def test_publish_many_rolled_back_publishes_nothing(
+    db: None, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks() as callbacks, pytest.raises(Boom), transaction.atomic():
+        publish_many([("alpha", "tick", "1"), ("beta", "tock", "2")])
+        raise Boom
+    assert callbacks == []
+    assert not Event.objects.exists()
+    assert not Stream.objects.exists()
+
+
+def test_publish_many_tells_event_published_of_every_event(db: None) -> None:
+    from liveevents.testing import capture_events
+
+    with capture_events() as captured:
+        publish_many([("alpha", "tick", "1"), ("beta", "tock", "2"), ("alpha", "tick", "3")])
+    assert [(e.stream, e.id, e.data) for e in captured] == [
+        ("alpha", 1, "1"),
+        ("beta", 1, "2"),
+        ("alpha", 2, "3"),
+    ]
+
+
+# announce_access_change() -------------------------------------------------------------------------
+
+
+async def test_an_access_change_reaches_the_access_group_once_committed(transactional_db: None) -> None:
+    layer, channel = await listen("unused")
+    await layer.group_add(ACCESS_GROUP, channel)
+
+    def announce_in_a_transaction() -> None:
+        with transaction.atomic():
+            announce_access_change(session_key="abc")
+            with pytest.raises(Boom), transaction.atomic():
+                announce_access_change(user_pk=9)
+                raise Boom
+        announce_access_change(user_pk=7)
+
+    try:
+        await sync_to_async(announce_in_a_transaction)()
+        first = await asyncio.wait_for(layer.receive(channel), 2)
+        second = await asyncio.wait_for(layer.receive(channel), 2)
+        assert first == {"type": "liveevents.access", "session": "abc", "user": None}
+        assert second == {"type": "liveevents.access", "session": None, "user": "7"}
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(layer.receive(channel), 0.3)
+    finally:
+        await layer.flush()

@@ -12,7 +12,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from liveevents.hub import StreamHub
-from liveevents.streams import STAFF, declare_stream, forget_stream
+from liveevents.publish import publish
+from liveevents.streams import PUBLIC, STAFF, declare_stream, forget_stream, owner
 from liveevents.testing import StreamResponse
 from tests.liveevents.asgi_client import open_stream, stream_response
 from tests.notes.models import Note
@@ -33,7 +34,14 @@ def session_cookie_for(username: str, **flags: Any) -> str:
 
 async def refused(path: str, headers: dict[str, str] | None = None, method: str = "GET") -> StreamResponse:
     """A response read to its end; the client then hangs up, so Django's handler finishes too."""
-    response = await open_stream(path, headers, method)
+    return await refused_by(path, headers, method)
+
+
+async def refused_by(
+    path: str, headers: dict[str, str] | None = None, method: str = "GET", router: bool | None = None
+) -> StreamResponse:
+    """refused(), through liveevents' StreamRouter (router=True) or Django's view alone (False)."""
+    response = await open_stream(path, headers, method, router=router)
     await response.read_to_end()
     await response.disconnect()
     return response
@@ -287,3 +295,114 @@ async def test_preflight_is_answered_for_allowed_origins_only(
         assert "last-event-id" in response.headers["access-control-allow-headers"]
     else:
         assert "access-control-allow-origin" not in response.headers
+
+
+# Families --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def families() -> Iterator[None]:
+    """A public family and a per-user one, as a project declares them."""
+    declare_stream("terminal.{code}", readers=PUBLIC)
+    declare_stream("user.{id}", readers=owner("id"))
+    yield
+    forget_stream("terminal.{code}")
+    forget_stream("user.{id}")
+
+
+def signed_in(username: str) -> tuple[int, str]:
+    """A new user's primary key and a `cookie` header value carrying their session."""
+    cookie = session_cookie_for(username)
+    return User.objects.get(username=username).pk, cookie
+
+
+ROUTED = pytest.mark.parametrize("router", [True, False], ids=["router", "django"])
+
+
+@ROUTED
+@pytest.mark.parametrize("path", ["/events/terminal.2/", "/events/?stream=terminal.2&stream=bulletins"])
+async def test_a_family_member_is_served_on_both_endpoints(
+    hub: StreamHub, families: None, router: bool, path: str
+) -> None:
+    response = await open_stream(path, router=router)
+    await opened(response)
+    await sync_to_async(publish)("terminal.1", "tick", "not for terminal 2")
+    await sync_to_async(publish)("terminal.2", "tick", "for terminal 2")
+    [event] = await response.read_events(1)
+    assert event.data == "for terminal 2"
+    assert event.last_event_id in ("1", "terminal.2:1,bulletins:0")
+    await response.disconnect()
+
+
+@ROUTED
+@pytest.mark.parametrize(
+    "path",
+    ["/events/terminal.a:b/", "/events/terminal.a%20b/", "/events/?stream=bulletins&stream=terminal.a:b"],
+)
+async def test_a_parameter_outside_the_grammar_is_404_saying_why(
+    hub: StreamHub, families: None, router: bool, path: str
+) -> None:
+    response = await refused_by(path, router=router)
+    assert response.status == 404
+    assert response.headers["content-type"] == "text/plain; charset=utf-8"
+    assert b"is not a stream of family 'terminal.{code}': its 'code' must be ASCII letters" in response.body
+    assert hub.connection_count == 0
+
+
+@ROUTED
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/events/terminal/", "terminal"),
+        ("/events/terminals.1/", "terminals.1"),
+        ("/events/?stream=bulletins&stream=gate.1", "gate.1"),
+    ],
+)
+async def test_a_name_that_matches_no_declaration_is_404(
+    hub: StreamHub, families: None, router: bool, path: str, name: str
+) -> None:
+    response = await refused_by(path, router=router)
+    assert response.status == 404
+    assert f"Unknown stream '{name}'.".encode() in response.body
+
+
+@ROUTED
+@pytest.mark.parametrize("multiplexed", [False, True], ids=["own-url", "multiplexed"])
+async def test_another_users_stream_is_403_before_any_byte(
+    hub: StreamHub, families: None, router: bool, multiplexed: bool
+) -> None:
+    _, cookie = await sync_to_async(signed_in)("reader")
+    other, _ = await sync_to_async(signed_in)("other")
+    await sync_to_async(publish)(f"user.{other}", "secret", "their data")
+    path = f"/events/?stream=bulletins&stream=user.{other}" if multiplexed else f"/events/user.{other}/"
+    for headers in ({"cookie": cookie, "Last-Event-ID": "0"}, {}):
+        response = await refused_by(path, headers, router=router)
+        assert response.status == 403
+        assert response.body == f"You may not read stream 'user.{other}'.\n".encode()
+        assert response.parser.events == [] and response.parser.retry is None
+    assert hub.connection_count == 0
+
+
+@ROUTED
+async def test_a_user_reads_their_own_stream(hub: StreamHub, families: None, router: bool) -> None:
+    pk, cookie = await sync_to_async(signed_in)("reader")
+    response = await open_stream(f"/events/user.{pk}/", {"cookie": cookie}, router=router)
+    await opened(response)
+    await sync_to_async(publish)(f"user.{pk}", "followed", {"flight": "A1"})
+    [event] = await response.read_events(1)
+    assert (event.event, event.json(), event.last_event_id) == ("followed", {"flight": "A1"}, "1")
+    await response.disconnect()
+
+
+async def test_a_readers_decision_without_the_user_does_not_break_the_stream(hub: StreamHub) -> None:
+    # Readers that look at the request's headers only, never at request.user: who reads must still
+    # be known for the re-checks, without the ORM in the event loop's thread.
+    declare_stream("keyed", readers=lambda request: request.headers.get("X-Key") == "open sesame")
+    try:
+        _, cookie = await sync_to_async(signed_in)("reader")
+        assert (await refused("/events/keyed/", {"cookie": cookie})).status == 403
+        response = await open_stream("/events/keyed/", {"cookie": cookie, "X-Key": "open sesame"})
+        await opened(response)
+        await response.disconnect()
+    finally:
+        forget_stream("keyed")

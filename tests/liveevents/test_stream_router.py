@@ -202,3 +202,26 @@ async def test_router_and_view_send_the_same_headers(
     assert direct.headers["cross-origin-opener-policy"] == "same-origin"
     assert direct.headers["x-frame-options"] == "DENY"
     assert ("strict-transport-security" in direct.headers) is (scheme == "https")
+
+
+async def test_public_family_members_are_served_directly_and_private_ones_by_django(hub: StreamHub) -> None:
+    from liveevents.streams import PUBLIC, declare_stream, forget_stream, owner
+
+    declare_stream("terminal.{code}", readers=PUBLIC)
+    declare_stream("user.{id}", readers=owner("id"))
+    try:
+        router = CountingRouter()
+        for path in ("/events/terminal.2/", "/events/?stream=terminal.1&stream=bulletins"):
+            response = await request(router, path)
+            assert response.status == 200
+            await response.read_until(lambda r: r.parser.retry is not None)
+            await response.disconnect()
+        assert router.passed_on == []
+        for path in ("/events/user.1/", "/events/?stream=terminal.1&stream=user.1"):
+            response = await request(router, path)
+            await response.read_to_end()
+            assert response.status == 403
+        assert router.passed_on == ["/events/user.1/", "/events/"]
+    finally:
+        forget_stream("terminal.{code}")
+        forget_stream("user.{id}")

@@ -18,3 +18,13 @@ class Bulletin(models.Model):
 
     def __str__(self) -> str:
         return self.text
+
+
+class Ticket(models.Model):
+    """A ticket filed in a queue (`a`, `b`, ..., blank for none): tests route it to per-queue streams."""
+
+    title = models.CharField(max_length=100)
+    queue = models.CharField(max_length=20, blank=True)
+
+    def __str__(self) -> str:
+        return self.title

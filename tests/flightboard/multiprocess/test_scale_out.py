@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 
 import pytest
 import redis
@@ -121,7 +120,8 @@ async def test_expired_group_membership_is_renewed_and_loses_nothing(
 ) -> None:
     """channels_redis drops group members older than group_expiry (at group_send time). Simulate it
     exactly: age B's membership past any expiry right before a write. The write is then not sent to
-    B; B's next log check delivers it and renews the membership; later writes arrive through Redis."""
+    B; B's next log check finds it missing, joins the group again and delivers it; later writes
+    arrive through Redis. (The hub renews memberships every group_expiry / 3, not on every check.)"""
     store = redis.Redis.from_url(redis_url, decode_responses=True)
     (b,) = start_servers(1)
     before = set(store.zrange(group_key(), 0, -1))
@@ -131,13 +131,6 @@ async def test_expired_group_membership_is_renewed_and_loses_nothing(
     assert len(joined) == 1, f"expected B's hub to join the group once, got {joined}"
     (channel,) = joined
     start = site.head()
-
-    # The hub renews its membership on every log check: the score moves forward.
-    first_score = store.zscore(group_key(), channel)
-    deadline = time.monotonic() + LOG_CHECK + 3
-    while store.zscore(group_key(), channel) == first_score:
-        assert time.monotonic() < deadline, "B's hub did not renew its group membership"
-        await asyncio.sleep(0.2)
 
     # Expire B's membership (score one day and a minute old), then write at once, from another
     # process: channels_redis's group_send removes B and sends the event to nobody.
