@@ -9,6 +9,7 @@ signals: publish_saved() and track_changes() publish what the bindings would hav
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,11 +18,15 @@ from typing import Any, Generic, TypeVar
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models, router, transaction
 from django.db.models.signals import post_delete, post_save, pre_save
+from django.db.transaction import TransactionManagementError
 
+from liveevents.conf import get_config
 from liveevents.models import Event
 from liveevents.publish import encode_data, publish_many
 from liveevents.sse import check_field_value
 from liveevents.streams import get_stream
+
+logger = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=models.Model)
 # What track_changes() was given, yielded back as it is: a queryset stays one (for its update()).
@@ -88,11 +93,20 @@ class ModelBinding(Generic[M]):
         return [(name, self.deleted_event, data) for name in names]
 
     def on_pre_save(self, sender: type[M], instance: M, raw: bool = False, **kwargs: Any) -> None:
-        if raw or instance.pk is None:
+        if raw:
+            return
+        using = kwargs.get("using")
+        if get_config()["REQUIRE_TRANSACTION"] and not transaction.get_connection(using).in_atomic_block:
+            raise TransactionManagementError(
+                f"{self.model._meta.label} is bound to live streams and LIVEEVENTS['REQUIRE_TRANSACTION'] "
+                "is on: save it inside transaction.atomic(), so that the row and its events commit "
+                "together (outside one, the row commits before its events are written)."
+            )
+        if not self.routed or instance.pk is None:
             return
         # The streams of the row as the database has it: the instance in hand may be stale, or
         # already changed by the code about to save it.
-        row = self.model._base_manager.using(kwargs.get("using")).filter(pk=instance.pk).first()
+        row = self.model._base_manager.using(using).filter(pk=instance.pk).first()
         before = instance.__dict__.setdefault(_BEFORE, {})
         before[self.key] = self.streams(row) if row is not None else ()
 
@@ -100,7 +114,26 @@ class ModelBinding(Generic[M]):
         if raw:  # loaddata: fixtures are not news
             return
         before = instance.__dict__.get(_BEFORE, {}).pop(self.key, ()) if self.routed else ()
-        publish_many(self.saved_events(instance, before), using=kwargs.get("using"))
+        using = kwargs.get("using")
+        if transaction.get_connection(using).in_atomic_block:
+            # A failure rolls the save back with it: no row without its events.
+            publish_many(self.saved_events(instance, before), using=using)
+            return
+        try:
+            publish_many(self.saved_events(instance, before), using=using)
+        except Exception:
+            # Saved outside any transaction, the row committed before this ran: it stays, without
+            # its events, and open pages never hear of it. Say so, naming the row.
+            logger.error(
+                "%s pk=%r was saved outside a transaction and committed, but its events could not "
+                "be published: pages following its streams do not show this change. Save it inside "
+                "transaction.atomic() (or set LIVEEVENTS['REQUIRE_TRANSACTION']) so that a failure "
+                "rolls the save back.",
+                self.model._meta.label,
+                instance.pk,
+                exc_info=True,
+            )
+            raise
 
     def on_delete(self, sender: type[M], instance: M, **kwargs: Any) -> None:
         publish_many(self.deleted_events(instance), using=kwargs.get("using"))
@@ -169,10 +202,9 @@ def bind(
         routed=streams is not None,
         key=f"{model._meta.label}:{target}:{saved_event}",
     )
-    if binding.routed:
-        pre_save.connect(
-            binding.on_pre_save, sender=model, weak=False, dispatch_uid=binding.dispatch_uid("pre_save")
-        )
+    pre_save.connect(
+        binding.on_pre_save, sender=model, weak=False, dispatch_uid=binding.dispatch_uid("pre_save")
+    )
     post_save.connect(binding.on_save, sender=model, weak=False, dispatch_uid=binding.dispatch_uid("save"))
     if deleted_event is not None:
         post_delete.connect(

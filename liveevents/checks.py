@@ -87,7 +87,14 @@ def check_settings(**kwargs: Any) -> list[Error]:
     if "HEARTBEAT" in user and not (isinstance(user["HEARTBEAT"], (int, float)) and user["HEARTBEAT"] > 0):
         errors.append(Error("LIVEEVENTS['HEARTBEAT'] must be a positive number.", id="liveevents.E004"))
     # Counts: the hub takes int() of them, so 0.5 would mean an unbounded queue or empty replay batches.
-    counts = ("QUEUE_SIZE", "MAX_CONNECTIONS", "REPLAY_BATCH", "REPLAY_BYTES", "MAX_STREAMS_PER_CONNECTION")
+    counts = (
+        "QUEUE_SIZE",
+        "MAX_CONNECTIONS",
+        "REPLAY_BATCH",
+        "REPLAY_BYTES",
+        "MAX_STREAMS_PER_CONNECTION",
+        "MAX_EVENT_BYTES",
+    )
     for key in counts:
         if key in user and not (isinstance(user[key], int) and user[key] > 0):
             errors.append(Error(f"LIVEEVENTS[{key!r}] must be a positive integer.", id="liveevents.E004"))
@@ -97,6 +104,8 @@ def check_settings(**kwargs: Any) -> list[Error]:
         errors.append(
             Error("LIVEEVENTS['REVALIDATE_INTERVAL'] must be a positive number.", id="liveevents.E004")
         )
+    if "REQUIRE_TRANSACTION" in user and not isinstance(user["REQUIRE_TRANSACTION"], bool):
+        errors.append(Error("LIVEEVENTS['REQUIRE_TRANSACTION'] must be True or False.", id="liveevents.E004"))
     for key in ("RETRY", "RETRY_AFTER"):
         if key in user and not (isinstance(user[key], int) and user[key] >= 0):
             errors.append(Error(f"LIVEEVENTS[{key!r}] must be a non-negative integer.", id="liveevents.E004"))

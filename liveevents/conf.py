@@ -26,6 +26,8 @@ class LiveEventsConfig(TypedDict):
     PRUNE_INTERVAL: float | None
     SHUTDOWN_DRAIN: float | None
     REVALIDATE_INTERVAL: float
+    MAX_EVENT_BYTES: int
+    REQUIRE_TRANSACTION: bool
     CHANNEL_LAYER: str
 
 
@@ -61,6 +63,13 @@ CONFIG_DEFAULTS: LiveEventsConfig = {
     # connection whose reader no longer may (permissions, groups, a callable's answer) loses the
     # stream within this time; a logout or a deactivation through the site ends it at once.
     "REVALIDATE_INTERVAL": 60.0,
+    # The largest event data publish() accepts, in bytes of UTF-8: what every connection may have
+    # to hold in its queue, and every replay read, many times over.
+    "MAX_EVENT_BYTES": 1024 * 1024,
+    # A save of a bound model outside any transaction commits its row before the binding writes
+    # its events, and a binding that fails then leaves the row without them (it logs an error).
+    # True: such a save raises TransactionManagementError before anything is written.
+    "REQUIRE_TRANSACTION": False,
     # Alias in CHANNEL_LAYERS used to wake hubs up.
     "CHANNEL_LAYER": "default",
 }

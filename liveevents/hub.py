@@ -23,11 +23,11 @@ from liveevents.frames import DRAIN_FRAME, KEEPALIVE_FRAME, Frame, closed_frame,
 from liveevents.guard import AccessGuard, Guarded
 from liveevents.layer import LayerLink
 from liveevents.log import LoggedEvent, StreamHead, read_events, read_heads, run_in_db_thread
-from liveevents.publish import ACCESS_GROUP, ACCESS_MESSAGE, CONTROL_MESSAGE, EVENT_MESSAGE
 from liveevents.replay import SharedReads
 from liveevents.retention import prune_events
 from liveevents.shutdown import drain_on_sigterm
 from liveevents.subscription import Subscription
+from liveevents.wakeup import ACCESS_GROUP, ACCESS_MESSAGE, CONTROL_MESSAGE, EVENT_MESSAGE
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from channels.layers import BaseChannelLayer
 
-from liveevents.publish import group_name
+from liveevents.wakeup import group_name
 
 logger = logging.getLogger(__name__)
 

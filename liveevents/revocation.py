@@ -10,7 +10,7 @@ from django.contrib.auth.signals import user_logged_out
 from django.db.models.signals import post_save
 from django.http import HttpRequest
 
-from liveevents.publish import announce_access_change
+from liveevents.wakeup import announce_access_change
 
 
 def session_logged_out(sender: Any, request: HttpRequest, user: Any = None, **kwargs: Any) -> None:

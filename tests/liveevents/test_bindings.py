@@ -639,3 +639,52 @@ def test_track_changes_needs_saved_rows(db: None, routed: ModelBinding[Ticket]) 
     with track_changes([]):
         pass
     assert not Event.objects.exists()
+
+
+# What a failing binding leaves behind, per write path ---------------------------------------------
+
+
+def refuse(bulletin: Bulletin) -> object:
+    raise ValueError(f"cannot serialise {bulletin.text!r}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_binding_that_fails_inside_a_transaction_rolls_the_save_back(
+    bind_scratch: Callable[..., ModelBinding],
+) -> None:
+    bind_scratch(Bulletin, saved_event="scratchSaved", serialize=refuse)
+    with pytest.raises(ValueError, match="cannot serialise"):
+        with transaction.atomic():
+            Bulletin.objects.create(text="bogus")
+    assert not Bulletin.objects.filter(text="bogus").exists()
+    assert events("scratch") == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_binding_that_fails_after_an_autocommit_save_logs_an_error_naming_the_row(
+    bind_scratch: Callable[..., ModelBinding], caplog: pytest.LogCaptureFixture
+) -> None:
+    bind_scratch(Bulletin, saved_event="scratchSaved", serialize=refuse)
+    with pytest.raises(ValueError, match="cannot serialise"):
+        Bulletin.objects.create(text="bogus")
+    # Django committed the row before post_save ran: it stays, without its event, and says so.
+    row = Bulletin.objects.get(text="bogus")
+    assert events("scratch") == []
+    (record,) = [r for r in caplog.records if r.name == "liveevents.bindings"]
+    assert record.levelname == "ERROR"
+    assert f"notes.Bulletin pk={row.pk!r} was saved outside a transaction" in record.getMessage()
+    assert "transaction.atomic()" in record.getMessage()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_require_transaction_refuses_a_bound_save_outside_one_before_writing(
+    bind_scratch: Callable[..., ModelBinding], settings: Any
+) -> None:
+    settings.LIVEEVENTS = {"REQUIRE_TRANSACTION": True}
+    bind_scratch(Bulletin, saved_event="scratchSaved", serialize=lambda b: {"text": b.text})
+    with pytest.raises(transaction.TransactionManagementError, match=r"save it inside transaction\.atomic"):
+        Bulletin.objects.create(text="outside")
+    assert not Bulletin.objects.filter(text="outside").exists()
+    with transaction.atomic():
+        Bulletin.objects.create(text="inside")
+    assert [data for _, _, data in events("scratch")] == [{"text": "inside"}]

@@ -29,6 +29,8 @@ def test_defaults_are_documented_values(settings: Any) -> None:
         "PRUNE_INTERVAL": None,
         "SHUTDOWN_DRAIN": 0.5,
         "REVALIDATE_INTERVAL": 60.0,
+        "MAX_EVENT_BYTES": 1024 * 1024,
+        "REQUIRE_TRANSACTION": False,
         "CHANNEL_LAYER": "default",
     }
     assert get_config() == CONFIG_DEFAULTS

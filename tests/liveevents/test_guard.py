@@ -21,9 +21,10 @@ from django.test import Client
 
 from liveevents import guard as guard_module
 from liveevents.hub import StreamHub, _hubs
-from liveevents.publish import ACCESS_GROUP, publish
+from liveevents.publish import publish
 from liveevents.streams import STAFF, declare_stream, forget_stream, permission
 from liveevents.testing import StreamResponse
+from liveevents.wakeup import ACCESS_GROUP
 from tests.conftest import restart_hub
 from tests.liveevents.asgi_client import open_stream
 

@@ -21,8 +21,9 @@ from liveevents import log
 from liveevents.hub import StreamHub
 from liveevents.log import StreamHead
 from liveevents.models import Event, Stream
-from liveevents.publish import CONTROL_MESSAGE, group_name, publish, publish_many
+from liveevents.publish import publish, publish_many
 from liveevents.testing import StreamResponse
+from liveevents.wakeup import CONTROL_MESSAGE, group_name
 from tests.conftest import restart_hub
 from tests.liveevents.asgi_client import open_stream, stream_response
 
@@ -33,7 +34,7 @@ URL = "/events/bulletins/"
 
 def publish_silently(count: int) -> None:
     """Events another process committed whose wake-ups never reached this one."""
-    with mock.patch("liveevents.publish.wake_listeners"):
+    with mock.patch("liveevents.wakeup.wake_listeners"):
         for n in range(count):
             publish("bulletins", "tick", {"n": n})
 
@@ -244,7 +245,7 @@ def joins(hub: StreamHub, monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def publish_unheard(stream: str) -> None:
     """An event whose wake-up never arrived (the layer dropped it, or forgot the group)."""
-    with mock.patch("liveevents.publish.wake_listeners"):
+    with mock.patch("liveevents.wakeup.wake_listeners"):
         publish(stream, "tick", {"stream": stream})
 
 

@@ -17,17 +17,14 @@ from channels.layers import InMemoryChannelLayer, channel_layers
 from django.db import connection, transaction
 
 from liveevents.models import Event, Stream
-from liveevents.publish import (
+from liveevents.publish import check_stream_name, encode_data, publish, publish_many, set_stream_closed
+from liveevents.wakeup import (
     ACCESS_GROUP,
     CONTROL_MESSAGE,
     EVENT_MESSAGE,
     announce_access_change,
-    check_stream_name,
-    encode_data,
+    flush_wake_ups,
     group_name,
-    publish,
-    publish_many,
-    set_stream_closed,
 )
 
 
@@ -176,10 +173,18 @@ def test_bad_event_name_is_refused_at_publish_time_and_nothing_written(db: None,
 
 
 @pytest.mark.parametrize(
-    "name", ["", "a b", "a/b", "a:b", "é", "a\n", "x" * 81, "flights\r\nevil", None, 5, b"bulletins"]
+    "name", ["", "a b", "a/b", "a:b", "é", "a\n", "x" * 81, "flights\r\nevil", ".", "..", "..."]
 )
 def test_invalid_stream_name_is_refused_and_nothing_written(db: None, name: Any) -> None:
     with pytest.raises(ValueError, match="stream name"):
+        publish(name, "tick", "data")
+    assert not Event.objects.exists()
+    assert not Stream.objects.exists()
+
+
+@pytest.mark.parametrize("name", [None, 5, b"bulletins"])
+def test_a_stream_name_that_is_not_a_string_is_a_type_error(db: None, name: Any) -> None:
+    with pytest.raises(TypeError, match="A stream name must be a str"):
         publish(name, "tick", "data")
     assert not Event.objects.exists()
     assert not Stream.objects.exists()
@@ -224,7 +229,7 @@ def test_rollback_of_a_streams_first_event_leaves_no_counter(db: None) -> None:
 def test_wake_up_waits_for_the_commit(db: None, django_capture_on_commit_callbacks: Any) -> None:
     from unittest import mock
 
-    with mock.patch("liveevents.publish.wake_listeners") as wake:
+    with mock.patch("liveevents.wakeup.wake_listeners") as wake:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             publish("alpha", "tick", {"n": 1})
         assert wake.call_count == 0  # still inside the transaction
@@ -312,9 +317,10 @@ def test_failing_channel_layer_does_not_break_the_save(
 ) -> None:
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "tests.liveevents.test_publish.FailingLayer"}}
     FailingLayer.calls.clear()
-    with caplog.at_level(logging.WARNING, logger="liveevents.publish"):
+    with caplog.at_level(logging.WARNING, logger="liveevents.wakeup"):
         with django_capture_on_commit_callbacks(execute=True) as callbacks:
             event = publish("alpha", "tick", "still logged")
+        flush_wake_ups()
     assert len(callbacks) == 1
     assert [group for group, _ in FailingLayer.calls] == ["liveevents.alpha"]
     assert logged("alpha") == [(1, "tick", "still logged")]
@@ -329,6 +335,7 @@ def test_failing_channel_layer_does_not_break_closing(
     FailingLayer.calls.clear()
     with django_capture_on_commit_callbacks(execute=True):
         set_stream_closed("alpha", True)
+    flush_wake_ups()
     assert len(FailingLayer.calls) == 1
     assert Stream.objects.get(name="alpha").closed
 
@@ -390,7 +397,7 @@ def test_a_burst_in_one_transaction_sends_one_wake_up_per_stream_carrying_the_la
 ) -> None:
     from unittest import mock
 
-    with mock.patch("liveevents.publish.wake_listeners") as wake:
+    with mock.patch("liveevents.wakeup.wake_listeners") as wake:
         with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
             for n in range(5):
                 publish("alpha", "tick", {"n": n})
@@ -405,7 +412,7 @@ def test_a_wake_up_never_carries_an_event_of_a_rolled_back_savepoint(
 ) -> None:
     from unittest import mock
 
-    with mock.patch("liveevents.publish.wake_listeners") as wake:
+    with mock.patch("liveevents.wakeup.wake_listeners") as wake:
         with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
             publish("alpha", "tick", {"n": "kept"})
             with pytest.raises(Boom), transaction.atomic():
@@ -485,7 +492,7 @@ def test_publish_many_wakes_each_stream_once_with_its_latest_event(
 ) -> None:
     from unittest import mock
 
-    with mock.patch("liveevents.publish.wake_listeners") as wake:
+    with mock.patch("liveevents.wakeup.wake_listeners") as wake:
         with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
             publish_many([("alpha", "tick", str(n)) for n in range(50)] + [("beta", "tock", "b")])
             publish_many([("alpha", "tick", "50")])  # same transaction: the same wake-up
@@ -565,3 +572,62 @@ async def test_an_access_change_reaches_the_access_group_once_committed(transact
             await asyncio.wait_for(layer.receive(channel), 0.3)
     finally:
         await layer.flush()
+
+
+# What publish() refuses: at the call, naming the problem, writing nothing, on every database -----
+
+DATABASES = ["default", "postgres"]
+BAD_EVENTS = [
+    pytest.param("alpha", "tick", "lone \ud800 surrogate", ValueError, "lone surrogate", id="surrogate-text"),
+    pytest.param("alpha", "tick", {"text": "x\udfffy"}, ValueError, "lone surrogate", id="surrogate-json"),
+    pytest.param("alpha", "ti\ud83dck", "data", ValueError, "lone surrogate", id="surrogate-name"),
+    pytest.param("alpha", 42, "data", TypeError, "event name must be a str", id="name-not-str"),
+    pytest.param("alpha", b"tick", "data", TypeError, "event name must be a str", id="name-bytes"),
+    pytest.param("alpha", "x" * 201, "data", ValueError, "at most 200", id="name-too-long"),
+    pytest.param("alpha", "tick", {"v": float("nan")}, ValueError, "NaN and Infinity", id="nan"),
+    pytest.param("alpha", "tick", [float("inf")], ValueError, "NaN and Infinity", id="infinity"),
+    pytest.param("alpha", "tick", "a\x00b", ValueError, "NUL", id="nul"),
+    pytest.param("alpha", "tick", {1j: "x"}, TypeError, "keys must be", id="not-json"),
+    pytest.param("..", "tick", "data", ValueError, "dots only", id="dots"),
+]
+
+
+@pytest.mark.django_db(databases=DATABASES)
+@pytest.mark.parametrize("database", DATABASES)
+@pytest.mark.parametrize(("stream", "event", "data", "error", "message"), BAD_EVENTS)
+def test_a_bad_event_fails_at_the_call_and_writes_nothing(
+    database: str, stream: Any, event: Any, data: Any, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        publish(stream, event, data, using=database)
+    with pytest.raises(error, match=message):
+        publish_many([("beta", "fine", "ok"), (stream, event, data)], using=database)
+    assert not Event.objects.using(database).exists()
+    assert not Stream.objects.using(database).exists()
+
+
+@pytest.mark.django_db(databases=DATABASES)
+@pytest.mark.parametrize("database", DATABASES)
+def test_data_over_max_event_bytes_is_refused(database: str, settings: Any) -> None:
+    settings.LIVEEVENTS = {"MAX_EVENT_BYTES": 1000}
+    publish("alpha", "tick", "é" * 500, using=database)  # 1,000 bytes of UTF-8: the limit itself
+    with pytest.raises(ValueError, match=r"1,002 bytes once encoded; at most 1,000"):
+        publish("alpha", "tick", "é" * 501, using=database)
+    with pytest.raises(ValueError, match="MAX_EVENT_BYTES"):
+        publish("alpha", "tick", {"text": "x" * 1000}, using=database)
+    assert Event.objects.using(database).count() == 1
+
+
+def test_max_event_bytes_defaults_to_one_mebibyte(db: None) -> None:
+    with pytest.raises(ValueError, match="MAX_EVENT_BYTES"):
+        publish("alpha", "tick", "x" * (1024 * 1024 + 1))
+    assert publish("alpha", "tick", "x" * (1024 * 1024)).sequence == 1
+
+
+@pytest.mark.django_db(databases=DATABASES)
+@pytest.mark.parametrize("database", DATABASES)
+def test_nul_inside_json_data_is_escaped_and_stored(database: str) -> None:
+    event = publish("alpha", "tick", {"text": "a\x00b"}, using=database)
+    stored = Event.objects.using(database).get(pk=event.pk).data
+    assert stored == '{"text":"a\\u0000b"}'
+    assert json.loads(stored) == {"text": "a\x00b"}

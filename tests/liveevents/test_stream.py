@@ -13,7 +13,8 @@ from channels.layers import channel_layers
 
 from liveevents.hub import StreamHub
 from liveevents.models import Event, Stream
-from liveevents.publish import group_name, publish, set_stream_closed
+from liveevents.publish import publish, set_stream_closed
+from liveevents.wakeup import group_name
 from tests.conftest import restart_hub
 from tests.liveevents.asgi_client import open_stream
 from tests.notes.models import Bulletin
@@ -244,7 +245,7 @@ async def test_event_written_by_another_process_arrives_by_the_tick(hub: StreamH
 def _publish_without_wakeup(stream: str, count: int) -> None:
     from unittest import mock
 
-    with mock.patch("liveevents.publish.wake_listeners"):
+    with mock.patch("liveevents.wakeup.wake_listeners"):
         publish_many(count, stream)
 
 
