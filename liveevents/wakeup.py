@@ -7,6 +7,7 @@ is: hubs never rely on them alone (the log check catches up on what they lose).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import collections
 import logging
 import threading
@@ -161,6 +162,8 @@ class _Sender:
                 loop = asyncio.new_event_loop()
                 threading.Thread(target=loop.run_forever, name="liveevents-wake", daemon=True).start()
                 self._loop = loop
+                # A command or script that published and exits at once still wakes listeners.
+                atexit.register(self._flush_at_exit)
             return self._loop
 
     def submit(self, layer: BaseChannelLayer, group: str, message: dict[str, Any], failure: str) -> None:
@@ -190,6 +193,12 @@ class _Sender:
                     logger.warning(failure, exc_info=True)
         finally:
             self._draining = None
+
+    def _flush_at_exit(self) -> None:
+        try:
+            self.flush()
+        except Exception:  # a layer that hangs: listeners catch up from the log
+            logger.warning("Some wake-ups were not sent before exit; listeners catch up from the log.")
 
     def flush(self, timeout: float = WAKE_UP_TIMEOUT) -> None:
         """Wait until every wake-up handed over so far has been sent or given up (tests, and
