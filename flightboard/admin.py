@@ -64,11 +64,11 @@ class FlightAdmin(_FlightModelAdmin):
         label = Flight.State(state).label
         self.message_user(request, f"{changed} flight(s) marked {label}.", messages.SUCCESS)
 
-    @admin.action(description="Mark selected flights as landing")
+    @admin.action(description="Mark selected flights as landing", permissions=["change"])
     def mark_landing(self, request: HttpRequest, queryset: QuerySet[Flight]) -> None:
         self._set_state(request, queryset, Flight.State.LANDING)
 
-    @admin.action(description="Mark selected flights as landed")
+    @admin.action(description="Mark selected flights as landed", permissions=["change"])
     def mark_landed(self, request: HttpRequest, queryset: QuerySet[Flight]) -> None:
         self._set_state(request, queryset, Flight.State.LANDED)
 

@@ -1,7 +1,8 @@
 """Settings for the flightboard site, read from the environment with embedded defaults.
 
 Embedded default: SQLite in DJANGO_VAR_DIR (./var) and the in-memory channel layer, one process.
-DATABASE_URL picks another database; REDIS_URL switches to channels_redis for several processes.
+DATABASE_URL picks another database; REDIS_URL switches to channels_redis for several processes;
+DJANGO_HTTPS=1 for a site served over TLS.
 """
 
 from __future__ import annotations
@@ -9,13 +10,57 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import stat
+import warnings
 from pathlib import Path
 
 import dj_database_url
+import django
+from django.core.exceptions import ImproperlyConfigured
+
+# What this process creates is readable by its user alone, whoever comes first (`make run`, a
+# management command, daphne): the database and the -wal/-shm files SQLite makes beside it,
+# the secret key, the passwords, the collected static files. The mask is the process's, so it
+# also covers files made outside var/ (a migration written by makemigrations is 0600 too); a
+# stricter mask already in force is kept.
+os.umask(os.umask(0o077) | 0o077)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("DJANGO_VAR_DIR", BASE_DIR / "var"))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _close_var_dir(var_dir: Path) -> None:
+    """Create `var_dir` for its owner alone (0700), or close one that others can enter, with
+    everything in it (made by an older version, or copied with its modes)."""
+    var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = var_dir.stat().st_mode
+    if not mode & 0o077:
+        return
+    try:
+        var_dir.chmod(stat.S_IMODE(mode) & 0o700)
+        for folder, dirs, files in os.walk(var_dir):
+            for name in [*dirs, *files]:
+                path = Path(folder, name)
+                mode = path.lstat().st_mode
+                # A link is left alone: what it points to is not var/'s.
+                if not stat.S_ISLNK(mode) and mode & 0o077:
+                    path.chmod(stat.S_IMODE(mode) & 0o700)
+    except OSError as error:
+        warnings.warn(
+            f"{var_dir} and its files can be read by other users and could not be closed ({error}): "
+            f"run `chmod -R go= {var_dir}`.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    else:
+        warnings.warn(
+            f"{var_dir} could be read by other users: it and the files in it are now its owner's alone.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
+
+_close_var_dir(VAR_DIR)
 
 
 def _env_bool(name: str, default: bool = False) -> bool:
@@ -24,6 +69,16 @@ def _env_bool(name: str, default: bool = False) -> bool:
 
 def _env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}.") from None
 
 
 def _secret_key() -> str:
@@ -106,6 +161,11 @@ if os.environ.get("REDIS_URL"):
                 "hosts": [{"address": os.environ["REDIS_URL"], "socket_timeout": None}],
                 # Sites sharing one Redis database must not hear each other's wake-ups.
                 "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "asgi"),
+                # A process that dies without leaving its groups (SIGKILL, OOM) stays a member
+                # until this expiry: Redis keeps queueing wake-ups for its channel and every save
+                # logs "over capacity" until then (channels_redis's default is a day). The hub
+                # renews its memberships three times per expiry, so minutes are enough.
+                "group_expiry": 300,
             },
         }
     }
@@ -137,6 +197,9 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+# Django's storages chmod what they save to this (0644 by default), whatever the umask: the
+# collected static files in var/ are the owner's alone like the rest.
+FILE_UPLOAD_PERMISSIONS = 0o600
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -158,6 +221,48 @@ CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+
+# Served over TLS (DJANGO_HTTPS=1): what `check --deploy` asks for, each part with its own
+# override. The proxy header is trusted only if the proxy in front sets it on every request.
+_https = _env_bool("DJANGO_HTTPS")
+_proxy_ssl_header = os.environ.get("DJANGO_SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto" if _https else "")
+if _proxy_ssl_header.strip():
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl_header.strip().upper().replace("-", "_"), "https")
+SECURE_SSL_REDIRECT = _env_bool("DJANGO_SSL_REDIRECT", _https)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = _env_bool("DJANGO_SECURE_COOKIES", _https)
+SECURE_HSTS_SECONDS = _env_int("DJANGO_HSTS_SECONDS", 31_536_000 if _https else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", _https)
+SECURE_HSTS_PRELOAD = _env_bool("DJANGO_HSTS_PRELOAD", _https)
+
+# Content-Security-Policy on every page, the admin's included: scripts, styles, images, fonts and
+# connections from this origin only (no inline script or style, no eval), no plugins, never
+# framed, forms and <base> pointing here. Django 6 sends it itself, django-csp on Django 5.2;
+# the header is the same.
+if django.VERSION >= (6, 0):
+    from django.utils import csp as django_csp
+
+    SECURE_CSP = {
+        "default-src": [django_csp.CSP.SELF],
+        "base-uri": [django_csp.CSP.SELF],
+        "form-action": [django_csp.CSP.SELF],
+        "frame-ancestors": [django_csp.CSP.NONE],
+        "object-src": [django_csp.CSP.NONE],
+    }
+    _csp_middleware = "django.middleware.csp.ContentSecurityPolicyMiddleware"
+else:
+    from csp import constants as django_csp_constants
+
+    CONTENT_SECURITY_POLICY = {
+        "DIRECTIVES": {
+            "default-src": [django_csp_constants.SELF],
+            "base-uri": [django_csp_constants.SELF],
+            "form-action": [django_csp_constants.SELF],
+            "frame-ancestors": [django_csp_constants.NONE],
+            "object-src": [django_csp_constants.NONE],
+        }
+    }
+    _csp_middleware = "csp.middleware.CSPMiddleware"
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, _csp_middleware)
 
 LOGGING = {
     "version": 1,

@@ -1,5 +1,6 @@
-"""Debian's Chromium driven by Playwright (which downloads no browser of its own), and the page
-script that records what the board's EventSource receives."""
+"""Debian's Chromium driven by Playwright (which downloads no browser of its own), the page
+script that records what the board's EventSource receives, and the one that reports
+Content-Security-Policy violations."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ CHROMIUM_ARGS = [
 ]
 # window.__received: [{type, id, data, t: Date.now()}, ...]; window.__connects: stream URLs.
 RECORD_EVENTS = Path(__file__).with_name("record_events.js")
+# Calls window.__reportCspViolation({page, directive, blocked, source, line, sample}), a function
+# the test exposes, for each Content-Security-Policy violation a page reports.
+REPORT_CSP_VIOLATIONS = Path(__file__).with_name("report_csp_violations.js")
 
 
 def launch_chromium(playwright: Any) -> Any:

@@ -20,7 +20,11 @@ MANAGE = BASE_DIR / "manage.py"
 SITE_COMMANDS = "benchmarks.support.site_commands"
 # Variables of the surrounding environment that would change what the site is: a site gets only
 # the ones its `settings` give it.
-SITE_VARIABLES = ("DATABASE_URL", "REDIS_URL", "DJANGO_SECRET_KEY", "DJANGO_DEBUG", "CORS_ALLOWED_ORIGINS")
+SITE_VARIABLES = (
+    "DATABASE_URL", "REDIS_URL", "DJANGO_SECRET_KEY", "DJANGO_DEBUG", "CORS_ALLOWED_ORIGINS",
+    "DJANGO_HTTPS", "DJANGO_SECURE_PROXY_SSL_HEADER", "DJANGO_SSL_REDIRECT", "DJANGO_SECURE_COOKIES",
+    "DJANGO_HSTS_SECONDS", "DJANGO_HSTS_INCLUDE_SUBDOMAINS", "DJANGO_HSTS_PRELOAD",
+)  # fmt: skip
 
 
 def site_env(
@@ -60,7 +64,7 @@ class Site:
     def prepare(self, *, static: bool = True) -> str:
         """migrate, collectstatic (unless `static` is false), seed_flights, create_demo_admin;
         returns the admin's password."""
-        self.var_dir.mkdir(parents=True, exist_ok=True)
+        self.var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.manage("migrate", "--noinput", "-v", "0")
         if static:
             self.manage("collectstatic", "--noinput", "-v", "0")

@@ -188,12 +188,13 @@ function upsertFlight(data) {
   let row = findRow(code);
   const isNew = !row;
   if (isNew) row = createRow(code);
-  const arrivalBefore = cell(row, "arrival").textContent.trim();
+  const arrivalBefore = cell(row, "arrival").textContent;
 
   for (const field of FIELDS) {
     const td = cell(row, field);
-    const changed =
-      td.textContent.trim() !== text[field] || (field === "state" && td.dataset.state !== state);
+    // Compared as they are: "Rome " edited to "Rome" is a change, and the cell must show what
+    // a fresh page load would.
+    const changed = td.textContent !== text[field] || (field === "state" && td.dataset.state !== state);
     if (!changed) continue;
     // The code's cell holds the link to the flight's page: its text goes there.
     (td.querySelector("a") ?? td).textContent = text[field];

@@ -611,7 +611,7 @@ def board_in_chromium(live_server: Any, start: datetime.datetime, **context: Any
     """The board page in Chromium, its clock paused at `start` (the test moves it on)."""
     from playwright.sync_api import sync_playwright
 
-    from benchmarks.support.browser import launch_chromium
+    from benchmarks.support.browser import REPORT_CSP_VIOLATIONS, launch_chromium
 
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
@@ -619,6 +619,9 @@ def board_in_chromium(live_server: Any, start: datetime.datetime, **context: Any
             page = browser.new_page(**context)
             errors: list[str] = []
             page.on("pageerror", lambda error: errors.append(str(error)))
+            violations: list[dict[str, Any]] = []
+            page.expose_function("__reportCspViolation", lambda violation: violations.append(violation))
+            page.add_init_script(path=REPORT_CSP_VIOLATIONS)
             page.route(
                 "**/static/liveevents/liveevents.js",
                 lambda route: route.fulfill(content_type="text/javascript", body=FAKE_LIVEEVENTS_JS),
@@ -629,6 +632,7 @@ def board_in_chromium(live_server: Any, start: datetime.datetime, **context: Any
             page.wait_for_selector("html[data-board-status=live]")
             yield page
             assert errors == []
+            assert violations == []
         finally:
             browser.close()
 

@@ -10,6 +10,7 @@ from io import StringIO
 from typing import Any
 
 import pytest
+from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
@@ -343,6 +344,82 @@ def test_remove_from_board_publishes_one_removal_per_flight(
     ]
     assert sorted(Flight.objects.values_list("flight", flat=True)) == ["D654", "I768"]
     assert "Removed 2 flight(s): A123, G119." in response.content.decode()
+
+
+def staff_client(*codenames: str) -> Client:
+    """A staff member with only these permissions of flightboard's."""
+    staff = User.objects.create_user("staff", password="pw", is_staff=True)
+    staff.user_permissions.set(
+        Permission.objects.filter(content_type__app_label="flightboard", codename__in=codenames)
+    )
+    client = Client()
+    client.force_login(staff)
+    return client
+
+
+def offered_actions(response: Any) -> list[str]:
+    action_form = response.context["action_form"]
+    return [] if action_form is None else [name for name, _ in action_form.fields["action"].choices if name]
+
+
+@pytest.mark.parametrize(
+    "codenames", [("view_flight",), ("view_flight", "delete_flight")], ids=["view", "view+delete"]
+)
+@pytest.mark.parametrize("action", ["mark_landing", "mark_landed"])
+def test_state_actions_are_refused_to_staff_without_the_change_permission(
+    board: dict[str, Flight], codenames: tuple[str, ...], action: str
+) -> None:
+    client = staff_client(*codenames)
+    changelist = client.get(CHANGELIST)
+    assert changelist.status_code == 200
+    assert "mark_landing" not in offered_actions(changelist)
+    assert "mark_landed" not in offered_actions(changelist)
+    assert client.get(f"{CHANGELIST}{board['A123'].pk}/change/").status_code == 200  # read-only view
+    snapshot = list(Flight.objects.order_by("pk").values_list("pk", "state", "updated"))
+    start = Stream.current_id("flights")
+    response = act(client, action, list(board.values()))  # a POST forged without the form
+    assert response.status_code == 200
+    assert "marked" not in response.content.decode()
+    assert list(Flight.objects.order_by("pk").values_list("pk", "state", "updated")) == snapshot
+    assert flight_events(start) == []
+    assert Stream.current_id("flights") == start
+
+
+@pytest.mark.parametrize(
+    ("codenames", "offered"),
+    [
+        (("view_flight", "change_flight"), ["mark_landing", "mark_landed"]),
+        (("view_flight", "delete_flight"), ["delete_selected", "remove_from_board"]),
+        (
+            ("view_flight", "change_flight", "delete_flight"),
+            ["delete_selected", "mark_landing", "mark_landed", "remove_from_board"],
+        ),
+    ],
+    ids=["view+change", "view+delete", "view+change+delete"],
+)
+def test_actions_are_offered_to_staff_with_the_permission_each_needs(
+    board: dict[str, Flight], codenames: tuple[str, ...], offered: list[str]
+) -> None:
+    client = staff_client(*codenames)
+    assert offered_actions(client.get(CHANGELIST)) == offered
+    if "mark_landed" in offered:
+        start = Stream.current_id("flights")
+        act(client, "mark_landed", [board["A123"]])
+        assert [data["flight"] for _, data in flight_events(start)] == ["A123"]
+        assert Flight.objects.get(flight="A123").state == "landed"
+
+
+def test_every_custom_admin_action_of_flightboard_requires_a_permission() -> None:
+    # An action with no `permissions` runs for anyone who can see the changelist.
+    unguarded = []
+    for model, model_admin in admin.site._registry.items():
+        if model._meta.app_label != "flightboard":
+            continue
+        for action in model_admin.actions or ():
+            function = getattr(model_admin, action) if isinstance(action, str) else action
+            if not getattr(function, "allowed_permissions", ()):
+                unguarded.append(f"{type(model_admin).__name__}.{function.__name__}")
+    assert unguarded == []
 
 
 # The admin: the event log ----------------------------------------------------------------------

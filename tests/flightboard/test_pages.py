@@ -297,3 +297,56 @@ def test_pages_have_no_inline_script_or_style(ada: User, airport: Any, path: str
     assert all(body == "" for _, body in scripts)
     expected = [] if path == "/accounts/login/" else [' type="module" src="/static/flightboard/board.js"']
     assert [attributes for attributes, _ in scripts] == expected
+
+
+STRICT_POLICY = {
+    "default-src": ["'self'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+    "object-src": ["'none'"],
+}
+
+
+def policy(response: Any) -> dict[str, list[str]]:
+    """The response's Content-Security-Policy, directive by directive."""
+    assert "Content-Security-Policy-Report-Only" not in response
+    directives = [part.split() for part in response["Content-Security-Policy"].split(";") if part.strip()]
+    return {name: sources for name, *sources in directives}
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/terminals/2/", "/terminals/9/", "/flights/I768/", "/my/", "/accounts/login/", "/nowhere/"],
+)
+def test_every_page_sends_the_strict_content_security_policy(ada: User, airport: Any, path: str) -> None:
+    Follow.objects.create(user=ada, flight=airport["I768"])
+    for client in (Client(), signed_in(ada)):
+        response = client.get(path)
+        # script-src and style-src fall back to default-src: no inline script or style, no eval.
+        assert policy(response) == STRICT_POLICY, (path, response.status_code)
+
+
+def test_a_refused_sign_in_and_a_follow_redirect_send_it_too(ada: User, airport: Any) -> None:
+    assert policy(Client().post("/accounts/login/", {"username": "ada", "password": "no"})) == STRICT_POLICY
+    assert policy(signed_in(ada).post("/flights/I768/follow/", {"next": "/"})) == STRICT_POLICY
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/login/",
+        "/admin/",
+        "/admin/flightboard/flight/",
+        "/admin/flightboard/flight/add/",
+        "/admin/flightboard/flight/{pk}/change/",
+        "/admin/flightboard/announcement/",
+        "/admin/liveevents/event/",
+        "/admin/auth/user/",
+    ],
+)
+def test_the_admin_sends_the_same_policy(admin_client: Client, airport: Any, path: str) -> None:
+    client = Client() if path == "/admin/login/" else admin_client
+    response = client.get(path.format(pk=airport["I768"].pk))
+    assert response.status_code == 200
+    assert policy(response) == STRICT_POLICY

@@ -11,6 +11,17 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+# daphne's listen queue (Twisted's default is 50): with 50, a reconnect storm of a few thousand
+# browsers waits on SYN retransmits (README, "Large boards").
+BACKLOG = 4096
+
+
+def daphne_command(host: str, port: int) -> list[str]:
+    """daphne serving the site on host:port with a listen backlog of BACKLOG."""
+    interface = host.strip("[]").replace(":", r"\:")  # Twisted's endpoint syntax escapes IPv6 colons
+    endpoint = f"tcp:port={port}:interface={interface}:backlog={BACKLOG}"
+    return [sys.executable, "-m", "daphne", "-e", endpoint, "flightboard.asgi:application"]
+
 
 class Command(BaseCommand):
     help = (
@@ -35,11 +46,7 @@ class Command(BaseCommand):
         call_command("create_demo_admin")
         call_command("create_demo_users")
         manage = str(Path(settings.BASE_DIR) / "manage.py")
-        children = [
-            subprocess.Popen(
-                [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "flightboard.asgi:application"]
-            )
-        ]
+        children = [subprocess.Popen(daphne_command(host, port))]
         if not no_simulator:
             children.append(
                 subprocess.Popen([sys.executable, manage, "simulate_flights", "--interval", str(interval)])

@@ -3,11 +3,13 @@
 The site runs with flightboard's real settings (SQLite + in-memory channel layer) in a temporary
 DJANGO_VAR_DIR. The tests never use the ORM in this process: they write through the admin UI (in
 the daphne process) or through `manage.py` subprocesses (another process, whose writes reach the
-board through the hub's one-second log check).
+board through the hub's one-second log check). A test fails if a page it opened reported a
+Content-Security-Policy violation.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.support.browser import CHROMIUM, RECORD_EVENTS, launch_chromium
+from benchmarks.support.browser import CHROMIUM, RECORD_EVENTS, REPORT_CSP_VIOLATIONS, launch_chromium
 from tests.flightboard.e2e.daphne_server import DaphneServer, copy_var_dir, prepare_var_dir
 
 TIMEOUT_MS = 10_000
@@ -97,18 +99,35 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def new_context(browser: Any) -> Iterator[Callable[..., Any]]:
+def csp_violations() -> list[dict[str, Any]]:
+    """The Content-Security-Policy violations reported by the pages of the test's browser
+    contexts (page, directive, blocked URL, source, line, sample), in order."""
+    return []
+
+
+@pytest.fixture
+def new_context(browser: Any, csp_violations: list[dict[str, Any]]) -> Iterator[Callable[..., Any]]:
     """Separate browser contexts (own cookies), recording stream events in window.__received and
-    stream URLs in window.__connects (benchmarks/support/record_events.js); closed after the test."""
-    contexts: list[Any] = []
+    stream URLs in window.__connects (benchmarks/support/record_events.js); closed after the test,
+    which then fails if any of their pages reported a Content-Security-Policy violation."""
+    contexts: list[tuple[Any, bool]] = []
 
     def make(**options: Any) -> Any:
         context = browser.new_context(**options)
         context.set_default_timeout(TIMEOUT_MS)
+        context.expose_function("__reportCspViolation", lambda violation: csp_violations.append(violation))
         context.add_init_script(path=RECORD_EVENTS)
-        contexts.append(context)
+        context.add_init_script(path=REPORT_CSP_VIOLATIONS)
+        contexts.append((context, options.get("java_script_enabled", True)))
         return context
 
     yield make
-    for context in contexts:
+    for context, scripted in contexts:
+        # A round trip through each page's event loop: the violations it queued are reported
+        # first. (Without JavaScript, a page runs no listener and no timer.)
+        for page in context.pages if scripted else ():
+            with contextlib.suppress(Exception):
+                page.evaluate("() => new Promise((resolve) => setTimeout(resolve))")
         context.close()
+    if csp_violations:
+        pytest.fail(f"Content-Security-Policy violations: {csp_violations}", pytrace=False)

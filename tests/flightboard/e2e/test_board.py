@@ -355,6 +355,54 @@ def test_hostile_values_are_shown_as_text(server: DaphneServer, new_context: Cal
     assert_inert(HOSTILE.replace("\r\n", "\n").replace("\r", "\n"))
 
 
+# (before, after): values equal once trimmed, different as text.
+WHITESPACE_EDITS = [
+    ("Rome ", "Rome"),
+    ("\u00a0Rome", "Rome"),
+    ("Rome\u3000", "Rome"),
+    ("Rome", " Rome\t"),
+    ("Rome", "Rome\u00a0"),
+]
+
+
+def set_origins(server: DaphneServer, *changes: tuple[str, str]) -> int:
+    """Save each (code, origin) in turn from another process; return the stream's head."""
+    code = "from flightboard.models import Flight\n"
+    for flight, origin in changes:
+        code += f"f = Flight.objects.get(flight={flight!r}); f.origin = {origin!r}; f.save()\n"
+    return head_of(server.shell(code + HEAD))
+
+
+def origins(page: Page, codes: list[str]) -> dict[str, str]:
+    return {code: cell(page, code, "origin").evaluate("td => td.textContent") for code in codes}
+
+
+def test_live_values_are_shown_exactly_as_sent_and_as_a_fresh_page_shows_them(
+    server: DaphneServer, new_context: Callable[..., Any]
+) -> None:
+    edits = [(new_code(), before, after) for before, after in WHITESPACE_EDITS]
+    codes = [code for code, _, _ in edits]
+    create_flights(server, *((code, before, "05:30", "") for code, before, _ in edits))
+    board = open_board(new_context, server)
+    assert origins(board, codes) == {code: before for code, before, _ in edits}
+
+    head = set_origins(server, *((code, after) for code, _, after in edits))
+    expect(html(board)).to_have_attribute("data-last-event-id", at_flight(head))
+    expected = {code: after for code, _, after in edits}
+    assert origins(board, codes) == expected
+    for code in codes:
+        expect(cell(board, code, "origin")).to_have_class(re.compile(r"\bchanged\b"))
+
+    # A row the board adds keeps its whitespace too.
+    added = new_code()
+    head = create_flights(server, (added, "\u3000Oslo ", "05:40", ""))
+    expect(html(board)).to_have_attribute("data-last-event-id", at_flight(head))
+    expected[added] = "\u3000Oslo "
+
+    fresh = open_board(new_context, server)
+    assert origins(fresh, [*codes, added]) == origins(board, [*codes, added]) == expected
+
+
 def test_board_works_without_javascript(server: DaphneServer, new_context: Callable[..., Any]) -> None:
     page = new_context(java_script_enabled=False).new_page()
     page.goto(server.url + "/")
