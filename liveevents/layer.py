@@ -14,6 +14,10 @@ from liveevents.wakeup import group_name
 
 logger = logging.getLogger(__name__)
 
+# Seconds the hub waits for the layer to take a group change: one that hangs (a stopped Redis with
+# no socket timeout) must not hold a stream's opening or a log check's catch-up behind it.
+LAYER_TIMEOUT = 2.0
+
 
 class LayerLink:
     """One channel per hub, joined to one group per stream it follows. The layer only wakes the
@@ -31,24 +35,30 @@ class LayerLink:
             self.channel = await self.layer.new_channel(prefix="liveevents")  # type: ignore[call-arg]
         return self.channel
 
-    async def join(self, stream: str) -> None:
-        """Join (or renew membership of) the stream's group; idempotent."""
-        await self.join_group(group_name(stream))
+    async def join(self, stream: str) -> bool:
+        """Join (or renew membership of) the stream's group; idempotent. False if the layer failed
+        or did not answer within LAYER_TIMEOUT: the stream then follows the log alone for now."""
+        return await self.join_group(group_name(stream))
 
     async def join_many(self, streams: Iterable[str], at_once: int = 100) -> None:
         """join() each stream, `at_once` of them concurrently: thousands of renewals take a few
-        round trips' time, not thousands."""
+        round trips' time, not thousands. A batch the layer answered none of ends it: a layer
+        that hangs costs one LAYER_TIMEOUT, not one per batch."""
         names = list(streams)
         for start in range(0, len(names), at_once):
-            await asyncio.gather(*(self.join(name) for name in names[start : start + at_once]))
+            joined = await asyncio.gather(*(self.join(name) for name in names[start : start + at_once]))
+            if not any(joined):
+                return
 
-    async def join_group(self, group: str) -> None:
+    async def join_group(self, group: str) -> bool:
         if self.layer is None:
-            return
+            return True
         try:
-            await self.layer.group_add(group, await self.channel_name())
+            await asyncio.wait_for(self.layer.group_add(group, await self.channel_name()), LAYER_TIMEOUT)
         except Exception:
             logger.warning("Channel layer unavailable; group %r follows the log only.", group, exc_info=True)
+            return False
+        return True
 
     async def leave(self, stream: str) -> None:
         await self.leave_group(group_name(stream))
@@ -57,16 +67,27 @@ class LayerLink:
         if self.layer is None or self.channel is None:
             return
         try:
-            await self.layer.group_discard(group, self.channel)
+            await asyncio.wait_for(self.layer.group_discard(group, self.channel), LAYER_TIMEOUT)
         except Exception:
             logger.warning("Could not leave group %r.", group, exc_info=True)
 
-    async def leave_all(self, streams: Iterable[str]) -> None:
+    async def leave_all(self, streams: Iterable[str], at_once: int = 100) -> None:
+        """Leave every stream's group, `at_once` concurrently; a batch the layer answered none of
+        ends it (the groups' expiry drops the rest)."""
         if self.layer is None or self.channel is None:
             return
-        for stream in streams:
+        layer, channel = self.layer, self.channel
+
+        async def leave(stream: str) -> bool:
             with contextlib.suppress(Exception):
-                await self.layer.group_discard(group_name(stream), self.channel)
+                await asyncio.wait_for(layer.group_discard(group_name(stream), channel), LAYER_TIMEOUT)
+                return True
+            return False
+
+        names = list(streams)
+        for start in range(0, len(names), at_once):
+            if not any(await asyncio.gather(*(leave(name) for name in names[start : start + at_once]))):
+                return
 
     async def receive_forever(self, handle: Callable[[dict[str, Any]], None]) -> None:
         """Hand every message to `handle`; a failing layer is retried with backoff, for ever."""
