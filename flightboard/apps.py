@@ -9,9 +9,10 @@ class FlightboardConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from flightboard import streams
+        from flightboard import fragments, streams
         from flightboard.models import Announcement, Flight, Follow
         from liveevents.bindings import bind
+        from liveevents.rendering import rendered
         from liveevents.streams import PUBLIC, declare_stream, owner
 
         declare_stream(streams.FLIGHTS, readers=PUBLIC)
@@ -45,4 +46,27 @@ class FlightboardConfig(AppConfig):
             deleted_event="announcementRemoval",
             serialize=Announcement.as_event_data,
             serialize_deleted=Announcement.as_removal_data,
+        )
+        # The htmx board: the same changes, as the HTML of its rows and of its ticker.
+        declare_stream(streams.FLIGHTS_HTML, readers=PUBLIC)
+        declare_stream(streams.ANNOUNCEMENTS_HTML, readers=PUBLIC)
+        bind(
+            Flight,
+            stream=streams.FLIGHTS_HTML,
+            saved_event=fragments.FLIGHT_ROWS,
+            deleted_event=fragments.FLIGHT_ROWS,
+            serialize=rendered(fragments.FLIGHT_ROWS_TEMPLATE, context=fragments.rows_context),
+            serialize_deleted=rendered(
+                fragments.FLIGHT_ROWS_TEMPLATE, action="deleted", context=fragments.rows_context
+            ),
+        )
+        bind(
+            Announcement,
+            stream=streams.ANNOUNCEMENTS_HTML,
+            saved_event=fragments.TICKER_ITEMS,
+            deleted_event=fragments.TICKER_ITEMS,
+            serialize=rendered(fragments.TICKER_ITEMS_TEMPLATE, context=fragments.ticker_context),
+            serialize_deleted=rendered(
+                fragments.TICKER_ITEMS_TEMPLATE, action="deleted", context=fragments.ticker_context
+            ),
         )

@@ -1,4 +1,5 @@
-"""The names of flightboard's streams: the whole board, one per terminal, flight and user."""
+"""The names of flightboard's streams: the whole board, one per terminal, flight and user, and the
+htmx board's two streams of HTML fragments."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ ANNOUNCEMENTS = "announcements"
 TERMINAL = "terminal.{code}"
 FLIGHT = "flight.{code}"
 USER = "user.{id}"
+# The htmx board's: its rows and its ticker, rendered as HTML after each change.
+FLIGHTS_HTML = "flights-html"
+ANNOUNCEMENTS_HTML = "announcements-html"
 
 
 def has_stream(value: object) -> bool:

@@ -28,6 +28,7 @@ register_converter(FlightCode, "flight")
 
 urlpatterns = [
     path("", views.board, name="board"),
+    path("htmx/", views.htmx_board, name="htmx_board"),
     path("terminals/<terminal:code>/", views.terminal_board, name="terminal"),
     path("flights/<flight:code>/", views.flight_page, name="flight"),
     path("flights/<flight:code>/follow/", views.follow, name="follow"),

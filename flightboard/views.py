@@ -1,5 +1,5 @@
-"""The site's pages: the boards (all arrivals, one terminal's), a flight's page, "My flights", and
-following or unfollowing a flight.
+"""The site's pages: the boards (all arrivals, one terminal's, all arrivals in htmx), a flight's
+page, "My flights", and following or unfollowing a flight.
 
 A page renders its state, then follows its streams from the position read before that state, so
 nothing is missed between render and connect: on the boards the cursor tag on <main> runs before
@@ -22,8 +22,17 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from flightboard import fragments
 from flightboard.models import Announcement, Flight, Follow
-from flightboard.streams import ANNOUNCEMENTS, FLIGHTS, flight_stream, terminal_stream, user_stream
+from flightboard.streams import (
+    ANNOUNCEMENTS,
+    ANNOUNCEMENTS_HTML,
+    FLIGHTS,
+    FLIGHTS_HTML,
+    flight_stream,
+    terminal_stream,
+    user_stream,
+)
 from liveevents.conf import get_config
 from liveevents.templatetags.liveevents import stream_cursor, streams_url
 
@@ -39,6 +48,27 @@ def board(request: HttpRequest) -> HttpResponse:
     """The arrivals board: rendered rows and announcements, then live updates of both from the
     cursor current at render, over one connection."""
     return _board(request, FLIGHTS, Flight.objects.all(), title="Arrivals")
+
+
+def htmx_board(request: HttpRequest) -> HttpResponse:
+    """The arrivals board in htmx: rows and announcements rendered here, then swapped in as the
+    HTML its streams carry (flightboard.fragments), from the position read before them."""
+    return render(
+        request,
+        "flightboard/htmx/board.html",
+        {
+            **_site_context(request, current=""),
+            "title": "Arrivals (htmx)",
+            "columns": BOARD_COLUMNS,
+            "rows_stream": FLIGHTS_HTML,
+            "rows_event": fragments.FLIGHT_ROWS,
+            "ticker_stream": ANNOUNCEMENTS_HTML,
+            "ticker_event": fragments.TICKER_ITEMS,
+            # Lazy: read as the template reaches them, after the position in sse-connect.
+            "flights": fragments.board_flights(),
+            "announcements": fragments.shown_announcements(),
+        },
+    )
 
 
 def terminal_board(request: HttpRequest, code: str) -> HttpResponse:

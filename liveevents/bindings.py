@@ -120,7 +120,9 @@ class ModelBinding(Generic[M]):
             publish_many(self.saved_events(instance, before), using=using)
             return
         try:
-            publish_many(self.saved_events(instance, before), using=using)
+            # The serializer runs in the transaction that publishes, as in the branch above.
+            with transaction.atomic(using=using):
+                publish_many(self.saved_events(instance, before), using=using)
         except Exception:
             # Saved outside any transaction, the row committed before this ran: it stays, without
             # its events, and open pages never hear of it. Say so, naming the row.
@@ -191,7 +193,7 @@ def bind(
         target = stream
     else:
         route = streams
-        target = f"{getattr(streams, '__module__', '')}.{getattr(streams, '__qualname__', repr(streams))}"
+        target = _callable_name(streams)
     binding = ModelBinding(
         model,
         route,
@@ -214,6 +216,14 @@ def bind(
     registered[:] = [other for other in registered if other.key != binding.key]
     registered.append(binding)
     return binding
+
+
+def _callable_name(function: Callable[..., Any]) -> str:
+    """A routed binding's part of its key: the same for the same function bound again (ready()
+    run twice), different for two lambdas of one scope, which share a qualified name."""
+    name = f"{getattr(function, '__module__', '')}.{getattr(function, '__qualname__', repr(function))}"
+    code = getattr(function, "__code__", None)
+    return name if code is None else f"{name}@{code.co_firstlineno}"
 
 
 def unbind(binding: ModelBinding[Any]) -> None:
@@ -243,13 +253,14 @@ def publish_saved(objects: Iterable[M], *, using: str | None = None) -> list[Eve
     also sends the deleted events on the streams they left.
     """
     instances, alias = _instances(objects, using)
-    events = [
-        event
-        for instance in instances
-        for binding in _of(instance)
-        for event in binding.saved_events(instance)
-    ]
-    return publish_many(events, using=alias)
+    with transaction.atomic(using=alias):
+        events = [
+            event
+            for instance in instances
+            for binding in _of(instance)
+            for event in binding.saved_events(instance)
+        ]
+        return publish_many(events, using=alias)
 
 
 def publish_deleted(objects: Iterable[M], *, using: str | None = None) -> list[Event]:
@@ -257,13 +268,14 @@ def publish_deleted(objects: Iterable[M], *, using: str | None = None) -> list[E
     removed without signals (raw SQL, QuerySet._raw_delete). QuerySet.delete() sends signals and
     needs no call."""
     instances, alias = _instances(objects, using)
-    events = [
-        event
-        for instance in instances
-        for binding in _of(instance)
-        for event in binding.deleted_events(instance)
-    ]
-    return publish_many(events, using=alias)
+    with transaction.atomic(using=alias):
+        events = [
+            event
+            for instance in instances
+            for binding in _of(instance)
+            for event in binding.deleted_events(instance)
+        ]
+        return publish_many(events, using=alias)
 
 
 @contextmanager

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.db.transaction import TransactionManagementError
 
 from liveevents.conf import get_config
 from liveevents.models import Event, Stream
@@ -126,25 +127,15 @@ def publish_many(events: Iterable[tuple[str, str, object]], *, using: str | None
     ]
     if not checked:
         return []
-    names = sorted({stream for stream, _, _ in checked})
     logged: list[Event] = []
     with transaction.atomic(using=using):
-        manager = Stream.objects.using(using)
-        batch = _parameter_batch(using)
-        counters: dict[str, Stream] = {}
-        for start in range(0, len(names), batch):
-            chunk = names[start : start + batch]
-            manager.bulk_create([Stream(name=name) for name in chunk], ignore_conflicts=True)
-            # Locked in name order, as every batch is: two bulk publishers cannot deadlock.
-            counters.update(
-                (counter.name, counter)
-                for counter in manager.select_for_update().filter(name__in=chunk).order_by("name")
-            )
+        counters = lock_streams({stream for stream, _, _ in checked}, using=using)
         for stream, event, text in checked:
             counter = counters[stream]
             counter.last_id += 1
             logged.append(Event(stream=counter, sequence=counter.last_id, event=event, data=text))
-        manager.bulk_update(list(counters.values()), ["last_id"], batch_size=batch)
+        batch = _parameter_batch(using)
+        Stream.objects.using(using).bulk_update(list(counters.values()), ["last_id"], batch_size=batch)
         Event.objects.using(using).bulk_create(logged, batch_size=batch)
     latest = {row.stream_id: row for row in logged}
     for stream, row in latest.items():
@@ -152,6 +143,35 @@ def publish_many(events: Iterable[tuple[str, str, object]], *, using: str | None
     for row in logged:
         event_published.send(sender=Event, event=row, using=using)
     return logged
+
+
+def lock_streams(streams: Iterable[str], *, using: str | None = None) -> dict[str, Stream]:
+    """Lock the counters of `streams` until the current transaction ends, as publishing on them
+    does, and return them by name (created at 0 if need be). Call it inside transaction.atomic().
+
+    What the transaction reads afterwards is at least as new as every event already published on
+    those streams: a transaction that published on one of them has committed, and one that is
+    about to waits for this one. A serializer that reads more than its instance (a template that
+    renders a whole table) calls it first, so that its event never carries an older state than an
+    event before it. Bindings call serializers in the transaction that publishes their events.
+    """
+    names = sorted(set(streams))
+    if not transaction.get_connection(using).in_atomic_block:
+        raise TransactionManagementError(
+            "lock_streams() holds its locks until the transaction ends: call it inside transaction.atomic()."
+        )
+    manager = Stream.objects.using(using)
+    batch = _parameter_batch(using)
+    counters: dict[str, Stream] = {}
+    for start in range(0, len(names), batch):
+        chunk = names[start : start + batch]
+        manager.bulk_create([Stream(name=name) for name in chunk], ignore_conflicts=True)
+        # Locked in name order, as every batch is: two bulk publishers cannot deadlock.
+        counters.update(
+            (counter.name, counter)
+            for counter in manager.select_for_update().filter(name__in=chunk).order_by("name")
+        )
+    return counters
 
 
 def _parameter_batch(using: str | None) -> int:

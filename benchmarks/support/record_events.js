@@ -7,7 +7,7 @@
   if (!Native || Native.__recording) return;
   const NAMES = [
     "flightStateUpdate", "flightRemoval", "announcementUpdate", "announcementRemoval",
-    "flightFollowed", "flightUnfollowed", "streamReset", "closedConnection",
+    "flightFollowed", "flightUnfollowed", "flightRows", "tickerItems", "streamReset", "closedConnection",
   ];
   window.__received = [];
   window.__connects = [];

@@ -39,3 +39,15 @@ def stream_cursor(*streams: str) -> str:
     stream_last_id is to one stream."""
     heads = dict(Stream.objects.filter(name__in=streams).values_list("name", "last_id"))
     return format_cursor({name: heads.get(name, 0) for name in streams}, streams[0], streams)
+
+
+@register.simple_tag
+def stream_connect_url(*streams: str) -> str:
+    """The URL that follows `streams` from their position now: stream_url (one stream) or
+    streams_url (several) with `lastEventId=` its stream_last_id or stream_cursor. For a page
+    whose client takes one URL, as htmx's sse-connect does; render it before the state."""
+    if not streams:
+        raise template.TemplateSyntaxError("stream_connect_url takes the names of one stream or more.")
+    if len(streams) == 1:
+        return stream_url(streams[0]) + "?" + urlencode({"lastEventId": stream_last_id(streams[0])})
+    return streams_url(*streams) + "&" + urlencode({"lastEventId": stream_cursor(*streams)})

@@ -178,9 +178,12 @@ def test_announcement_create_update_delete_publish_the_whole_row_then_the_remova
 def test_announcement_changes_publish_on_announcements_only(db: None) -> None:
     with capture_events() as events:
         make("Belt 3 closed").delete()
+    # And as HTML, for the htmx board's ticker.
     assert [(e.stream, e.event) for e in events] == [
         ("announcements", "announcementUpdate"),
+        ("announcements-html", "tickerItems"),
         ("announcements", "announcementRemoval"),
+        ("announcements-html", "tickerItems"),
     ]
 
 

@@ -14,6 +14,7 @@ from django.test import Client
 
 from flightboard.management.commands.seed_flights import TUTORIAL_TERMINALS
 from flightboard.models import Flight
+from flightboard.streams import FLIGHTS_HTML
 from liveevents.bindings import track_changes
 from liveevents.streams import PUBLIC, owner, resolve_stream
 from liveevents.testing import CapturedEvent, capture_events
@@ -28,9 +29,11 @@ def make(code: str, terminal: str = "", state: str = "") -> Flight:
 
 
 def by_stream(events: list[CapturedEvent]) -> dict[str, list[tuple[str, Any]]]:
+    """The JSON events by stream; the htmx board's HTML (flights-html) is test_htmx_board.py's."""
     streams: dict[str, list[tuple[str, Any]]] = {}
     for event in events:
-        streams.setdefault(event.stream, []).append((event.event, event.json()))
+        if event.stream != FLIGHTS_HTML:
+            streams.setdefault(event.stream, []).append((event.event, event.json()))
     return streams
 
 

@@ -108,6 +108,7 @@ def test_removing_a_followed_flight_unfollows_it_for_each_follower(ada: User, gr
         ("flights", "flightRemoval"),
         ("flight.I768", "flightRemoval"),
         ("terminal.2", "flightRemoval"),
+        ("flights-html", "flightRows"),
     }
     assert not Follow.objects.exists()
 

@@ -449,6 +449,71 @@ def test_a_stream_named_twice_gets_one_event(db: None, routed: ModelBinding[Tick
         unbind(binding)
 
 
+def test_two_routed_bindings_of_a_model_publish_each_on_its_own_streams(db: None) -> None:
+    # A JSON stream and an HTML one, the same event name, two lambdas of one scope: two bindings.
+    declare_stream("ticket-json.{queue}", readers=PUBLIC)
+    declare_stream("ticket-html.{queue}", readers=PUBLIC)
+    as_json = bind(
+        Ticket,
+        streams=lambda ticket: [f"ticket-json.{ticket.queue}"],
+        saved_event="ticketSaved",
+        deleted_event="ticketRemoved",
+        serialize=lambda ticket: {"title": ticket.title},
+    )
+    as_html = bind(
+        Ticket,
+        streams=lambda ticket: [f"ticket-html.{ticket.queue}"],
+        saved_event="ticketSaved",
+        deleted_event="ticketRemoved",
+        serialize=lambda ticket: f"<li>{ticket.title}</li>",
+    )
+    try:
+        ticket = Ticket.objects.create(title="Printer", queue="a")
+        pk = ticket.pk
+        ticket.queue = "b"
+        ticket.save()
+        publish_saved([ticket])
+        ticket.delete()
+        assert [(name, data) for _, name, data in events("ticket-json.a")] == [
+            ("ticketSaved", {"title": "Printer"}),
+            ("ticketRemoved", {"pk": pk}),
+        ]
+        assert [name for _, name, _ in events("ticket-json.b")] == ["ticketSaved"] * 2 + ["ticketRemoved"]
+        html = Event.objects.filter(stream__name__startswith="ticket-html.").order_by("stream_id", "sequence")
+        assert list(html.values_list("stream_id", "event", "data")) == [
+            ("ticket-html.a", "ticketSaved", "<li>Printer</li>"),
+            ("ticket-html.a", "ticketRemoved", f'{{"pk":{pk}}}'),
+            ("ticket-html.b", "ticketSaved", "<li>Printer</li>"),
+            ("ticket-html.b", "ticketSaved", "<li>Printer</li>"),
+            ("ticket-html.b", "ticketRemoved", f'{{"pk":{pk}}}'),
+        ]
+    finally:
+        unbind(as_json)
+        unbind(as_html)
+        forget_stream("ticket-json.{queue}")
+        forget_stream("ticket-html.{queue}")
+
+
+def test_binding_the_same_routed_function_again_replaces_the_binding(db: None) -> None:
+    declare_stream("ticket-json.{queue}", readers=PUBLIC)
+
+    def streams(ticket: Ticket) -> list[str]:
+        return [f"ticket-json.{ticket.queue}"]
+
+    made = [
+        bind(Ticket, streams=streams, saved_event="ticketSaved", serialize=lambda ticket, n=n: {"n": n})
+        for n in (1, 2)
+    ]
+    try:
+        Ticket.objects.create(title="Printer", queue="a")
+        # One binding, the latest: ready() run twice does not publish everything twice.
+        assert [data for _, _, data in events("ticket-json.a")] == [{"n": 2}]
+        assert len({binding.key for binding in made}) == 1
+    finally:
+        unbind(made[-1])
+        forget_stream("ticket-json.{queue}")
+
+
 @pytest.mark.parametrize(
     "route", [["tickets", "nowhere"], ["queue.a b"], [7]], ids=["undeclared", "grammar", "int"]
 )

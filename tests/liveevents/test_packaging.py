@@ -61,6 +61,8 @@ def test_wheel_holds_liveevents_with_its_static_files_migrations_and_types(dist:
         "liveevents/views.py",
         "liveevents/migrations/0001_initial.py",
         "liveevents/static/liveevents/liveevents.js",
+        "liveevents/static/liveevents/liveevents-htmx.js",
+        "liveevents/rendering.py",
         "liveevents/templatetags/liveevents.py",
         "liveevents/management/commands/close_stream.py",
         "liveevents/testing/__init__.py",

@@ -1,16 +1,22 @@
-"""Publishing on PostgreSQL with concurrent writers: contiguous ids that follow commit order."""
+"""Publishing on PostgreSQL with concurrent writers: contiguous ids that follow commit order, and
+fragments that read other rows after lock_streams()."""
 
 from __future__ import annotations
 
 import random
 import threading
 import time
+from typing import Any
 
 import pytest
 from django.db import connections, transaction
 
+from liveevents.bindings import bind, unbind
 from liveevents.models import Event
-from liveevents.publish import publish
+from liveevents.publish import lock_streams, publish
+from liveevents.rendering import rendered
+from liveevents.streams import PUBLIC, declare_stream, forget_stream
+from tests.notes.models import Ticket
 
 pytestmark = [
     pytest.mark.django_db(databases=["default", "postgres"], transaction=True),
@@ -103,3 +109,54 @@ def test_rolled_back_publish_leaves_no_trace_on_postgres() -> None:
         raise Rollback
     publish("rolledback", "tick", {}, using="postgres")
     assert list(Event.objects.using("postgres").values_list("sequence", flat=True)) == [1]
+
+
+def test_a_fragment_read_after_lock_streams_shows_every_change_committed_before_its_event() -> None:
+    # Two transactions each add a ticket; a rendered binding lists every ticket. The second reads
+    # the list while the first has published but not committed: lock_streams() makes it wait.
+    declare_stream("ticket-board", readers=PUBLIC)
+
+    def every_ticket(ticket: Ticket) -> dict[str, Any]:
+        lock_streams(["ticket-board"], using="postgres")
+        return {"tickets": list(Ticket.objects.using("postgres").order_by("title"))}
+
+    binding = bind(
+        Ticket,
+        stream="ticket-board",
+        saved_event="tickets",
+        serialize=rendered("notes/tickets.html", context=every_ticket),
+    )
+    first_published, first_may_commit = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def add(title: str, hold: bool) -> None:
+        try:
+            with transaction.atomic(using="postgres"):
+                Ticket.objects.using("postgres").create(title=title)
+                if hold:
+                    first_published.set()
+                    assert first_may_commit.wait(10)
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    try:
+        first = threading.Thread(target=add, args=("Lift", True))
+        first.start()
+        assert first_published.wait(10)
+        second = threading.Thread(target=add, args=("Printer", False))
+        second.start()
+        time.sleep(0.5)  # the second is waiting for the lock by now
+        first_may_commit.set()
+        first.join(10)
+        second.join(10)
+        assert not errors, errors
+        events = Event.objects.using("postgres").filter(stream_id="ticket-board").order_by("sequence")
+        assert list(events.values_list("data", flat=True)) == [
+            "<li>Lift</li>",
+            "<li>Lift</li><li>Printer</li>",
+        ]
+    finally:
+        unbind(binding)
+        forget_stream("ticket-board")

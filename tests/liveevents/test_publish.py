@@ -7,6 +7,7 @@ import datetime
 import json
 import logging
 import threading
+import time
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -17,7 +18,14 @@ from channels.layers import InMemoryChannelLayer, channel_layers
 from django.db import connection, transaction
 
 from liveevents.models import Event, Stream
-from liveevents.publish import check_stream_name, encode_data, publish, publish_many, set_stream_closed
+from liveevents.publish import (
+    check_stream_name,
+    encode_data,
+    lock_streams,
+    publish,
+    publish_many,
+    set_stream_closed,
+)
 from liveevents.wakeup import (
     ACCESS_GROUP,
     CONTROL_MESSAGE,
@@ -255,8 +263,11 @@ async def test_commit_sends_the_event_to_the_streams_group_on_the_channel_layer(
 ) -> None:
     layer, channel = await listen("alpha")
     try:
+        before = time.time()
         await sync_to_async(publish)("alpha", "noteSaved", {"title": "x\ny"})
         message = await asyncio.wait_for(layer.receive(channel), 2)
+        # Stamped at commit, for the hubs' commit-to-delivery histogram.
+        assert before <= message.pop("committed_at") <= time.time()
         assert message == {
             "type": "liveevents.event",
             "stream": "alpha",
@@ -545,6 +556,23 @@ def test_publish_many_tells_event_published_of_every_event(db: None) -> None:
         ("beta", 1, "2"),
         ("alpha", 2, "3"),
     ]
+
+
+# lock_streams() ----------------------------------------------------------------------------------
+
+
+def test_lock_streams_returns_the_counters_creating_the_missing_ones(db: None) -> None:
+    publish("alpha", "tick", "1")
+    with transaction.atomic():
+        counters = lock_streams(["beta", "alpha", "alpha"])
+        assert {name: counter.last_id for name, counter in counters.items()} == {"alpha": 1, "beta": 0}
+        publish("beta", "tick", "2")  # a publish after it, in the same transaction, goes on
+    assert Stream.current_id("beta") == 1
+
+
+def test_lock_streams_outside_a_transaction_says_where_to_call_it(transactional_db: None) -> None:
+    with pytest.raises(transaction.TransactionManagementError, match=r"inside transaction\.atomic\(\)"):
+        lock_streams(["alpha"])
 
 
 # announce_access_change() -------------------------------------------------------------------------
