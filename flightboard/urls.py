@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, register_converter
 
 from flightboard import views
+from liveevents.views import metrics_view
 
 
 class TerminalCode:
@@ -38,4 +39,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("events/", include("liveevents.urls")),
+    # Staff users and LIVEEVENTS["METRICS_TOKEN"] only (liveevents.views.metrics_view).
+    path("metrics/", metrics_view, name="metrics"),
 ]

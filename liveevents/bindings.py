@@ -204,6 +204,9 @@ def bind(
         routed=streams is not None,
         key=f"{model._meta.label}:{target}:{saved_event}",
     )
+    # The same binding made again (ready() run twice, a test) replaces the one before: Django
+    # keeps the first receiver of a dispatch_uid, so it goes first.
+    unbind(binding)
     pre_save.connect(
         binding.on_pre_save, sender=model, weak=False, dispatch_uid=binding.dispatch_uid("pre_save")
     )

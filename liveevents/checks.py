@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import re
 from typing import Any
 
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
+from liveevents import metrics
 from liveevents.conf import CONFIG_DEFAULTS
 
 
@@ -114,4 +117,37 @@ def check_settings(**kwargs: Any) -> list[Error]:
             errors.append(
                 Error(f"LIVEEVENTS[{key!r}] must be a positive number or None.", id="liveevents.E004")
             )
+    if user.get("METRICS") is not None and not isinstance(user["METRICS"], bool):
+        errors.append(Error("LIVEEVENTS['METRICS'] must be True, False or None.", id="liveevents.E004"))
+    elif user.get("METRICS") is True and not metrics.AVAILABLE:
+        errors.append(
+            Error(
+                "LIVEEVENTS['METRICS'] is True but prometheus_client is not installed.",
+                hint="pip install 'liveevents[metrics]', or leave METRICS unset: metrics are then on "
+                "when prometheus_client is installed.",
+                id="liveevents.E005",
+            )
+        )
+    elif user.get("METRICS") is not False and metrics.AVAILABLE and metrics.multiprocess():
+        shared = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+        if not os.path.isdir(shared):
+            errors.append(
+                Error(
+                    f"PROMETHEUS_MULTIPROC_DIR ({shared!r}) is not a directory; metrics cannot be "
+                    "recorded, and streams fail to open.",
+                    hint="Create it (empty) before the server processes start, or unset it for one process.",
+                    id="liveevents.E006",
+                )
+            )
+    token = user.get("METRICS_TOKEN")
+    # What an Authorization header can carry after "Bearer ", as it is.
+    if token is not None and not (isinstance(token, str) and re.fullmatch(r"[!-~]+", token)):
+        errors.append(
+            Error(
+                "LIVEEVENTS['METRICS_TOKEN'] must be None or a non-empty string of visible ASCII "
+                "characters (no spaces).",
+                hint="For instance: python -c 'import secrets; print(secrets.token_urlsafe(32))'.",
+                id="liveevents.E004",
+            )
+        )
     return errors

@@ -29,6 +29,8 @@ class LiveEventsConfig(TypedDict):
     MAX_EVENT_BYTES: int
     REQUIRE_TRANSACTION: bool
     CHANNEL_LAYER: str
+    METRICS: bool | None
+    METRICS_TOKEN: str | None
 
 
 CONFIG_DEFAULTS: LiveEventsConfig = {
@@ -72,6 +74,13 @@ CONFIG_DEFAULTS: LiveEventsConfig = {
     "REQUIRE_TRANSACTION": False,
     # Alias in CHANNEL_LAYERS used to wake hubs up.
     "CHANNEL_LAYER": "default",
+    # Prometheus metrics (liveevents.metrics): True records them (prometheus_client is needed:
+    # pip install "liveevents[metrics]"), False records nothing. None: on when prometheus_client
+    # is installed.
+    "METRICS": None,
+    # A token that reads liveevents.views.metrics_view, sent as `Authorization: Bearer <token>`, for
+    # a scraper that has no staff session. None: staff users only.
+    "METRICS_TOKEN": None,
 }
 
 

@@ -12,6 +12,7 @@ from liveevents.access import Admission
 from liveevents.conf import get_config
 from liveevents.cursor import format_cursor
 from liveevents.frames import Frame, closed_among_others, closed_frame, logged_frame, reset_frame
+from liveevents.hub import StreamHub
 from liveevents.log import read_events, run_in_db_thread
 from liveevents.pacer import TransportPacer
 from liveevents.sse import encode_retry
@@ -62,7 +63,8 @@ async def stream_body(admission: Admission, pacer: TransportPacer | None = None)
     is written while the client's socket is full; its bounded queue then overflows and it is cut off.
 
     One generator for the whole response, held by each connection for its lifetime: every chunk
-    passes through it alone, and it keeps nothing it does not need.
+    passes through it alone, and it keeps nothing it does not need. The bytes of each chunk are
+    added to hub.unrecorded_bytes as it is handed over: one integer addition per write.
     """
     hub = admission.hub
     try:
@@ -71,10 +73,10 @@ async def stream_body(admission: Admission, pacer: TransportPacer | None = None)
             subscription = await hub.subscribe(admission.streams, admission.guarded)
         except Exception:
             logger.exception("Could not open %s; the client will reconnect.", ", ".join(admission.streams))
-            yield encode_retry(get_config()["RETRY"])
+            yield _counted(hub, encode_retry(get_config()["RETRY"]))
             return
         try:
-            yield encode_retry(get_config()["RETRY"])
+            yield _counted(hub, encode_retry(get_config()["RETRY"]))
             if pacer is not None:
                 pacer.start()
             # Each stream from the client's position, else from where its live frames begin (then
@@ -85,10 +87,13 @@ async def stream_body(admission: Admission, pacer: TransportPacer | None = None)
             positions = Positions(admission.streams, at, admission.multiplexed)
             if subscription.closed:
                 if not admission.multiplexed:
-                    yield closed_frame(admission.streams[0]).payload
+                    yield _counted(hub, closed_frame(admission.streams[0]).payload)
                     return
-                yield b"".join(
-                    positions.closed(name) for name in admission.streams if name in subscription.closed
+                yield _counted(
+                    hub,
+                    b"".join(
+                        positions.closed(name) for name in admission.streams if name in subscription.closed
+                    ),
                 )
                 hub.unsubscribe(subscription, subscription.closed)
             for name in admission.streams:
@@ -98,7 +103,7 @@ async def stream_body(admission: Admission, pacer: TransportPacer | None = None)
                             await subscription.wait_until_writable(pacer.writable)
                         if subscription.overflowed:
                             break
-                        yield chunk
+                        yield _counted(hub, chunk)
             # The hot path: every event, for every connection. Locals, one unpacking of each frame,
             # and a stream's own URL writes the frame's bytes as they are.
             at = positions.at
@@ -146,7 +151,10 @@ async def stream_body(admission: Admission, pacer: TransportPacer | None = None)
                     if final:
                         break
                 if chunks:
-                    yield b"".join(chunks)
+                    chunk = b"".join(chunks)
+                    hub.unrecorded_bytes += len(chunk)
+                    yield chunk
+                    del chunk  # not held while the connection waits for more
                 if final:
                     return
             if subscription.overflowed and pacer is not None:
@@ -158,21 +166,31 @@ async def stream_body(admission: Admission, pacer: TransportPacer | None = None)
         admission.slot.release()
 
 
+def _counted(hub: StreamHub, chunk: bytes) -> bytes:
+    """`chunk`, its bytes added to what the hub reports as written."""
+    hub.unrecorded_bytes += len(chunk)
+    return chunk
+
+
 async def _replay(
     admission: Admission, subscription: Subscription, positions: Positions, stream: str
 ) -> AsyncIterator[bytes]:
     """Every logged event of `stream` after the client's position, in order, a batch per chunk;
     a reset instead when they are gone or the position is ahead of the log."""
     hub = admission.hub
+    metrics = hub.metrics
+    metrics.replays.inc()
     last_id = admission.positions[stream]
     start_id = subscription.start_ids[stream]
     read = await hub.replays.read_after(stream, last_id, start_id, hub.delivered(stream))
     # Every id up to the head was committed before the head was read (ids follow commit order), so
     # a first event other than last_id + 1 can only mean pruning, never a commit in between.
     if last_id > read.head or (read.head > last_id and read.first != last_id + 1):
+        metrics.resets.inc()
         yield positions.logged(reset_frame(stream, read.head))
         return
     while read.last is not None:
+        metrics.events_replayed.inc(len(read.marks))
         if admission.multiplexed:
             yield b"".join(positions.with_cursor(stream, event_id, body) for event_id, body in read.bodies())
         else:

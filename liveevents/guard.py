@@ -22,6 +22,7 @@ from django.http import HttpRequest
 
 from liveevents.frames import forbidden_frame
 from liveevents.log import run_in_db_thread
+from liveevents.metrics import get_metrics
 from liveevents.streams import StreamSpec
 from liveevents.subscription import Subscription
 
@@ -178,6 +179,7 @@ class AccessGuard:
             frame = forbidden_frame(name)
             for subscription in list(subscriptions):
                 subscription.offer(frame)
+            get_metrics().revoked.inc(len(subscriptions))
             logger.info("Ended %d connection(s) to stream %r: access revoked.", len(subscriptions), name)
             self.forget_stream(reader, name)
 

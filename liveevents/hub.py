@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import itertools
 import logging
+import math
 import time
 import weakref
 from collections.abc import Coroutine, Iterable
@@ -23,6 +25,7 @@ from liveevents.frames import DRAIN_FRAME, KEEPALIVE_FRAME, Frame, closed_frame,
 from liveevents.guard import AccessGuard, Guarded
 from liveevents.layer import LayerLink
 from liveevents.log import LoggedEvent, StreamHead, read_events, read_heads, run_in_db_thread
+from liveevents.metrics import StreamMetrics, get_metrics
 from liveevents.replay import SharedReads
 from liveevents.retention import prune_events
 from liveevents.shutdown import drain_on_sigterm
@@ -37,6 +40,7 @@ T = TypeVar("T")
 @dataclass(eq=False, slots=True)  # one per followed stream: thousands for a family
 class _StreamState:
     name: str
+    metrics: StreamMetrics  # shared by every stream of its family
     subscribers: set[Subscription] = field(default_factory=set)
     delivered: int = 0
     wanted: int = 0
@@ -45,6 +49,7 @@ class _StreamState:
     ready: asyncio.Future[None] | None = None
     joining: int = 0  # connections waiting for `ready`: the state must not be forgotten under them
     catching_up: asyncio.Task[None] | None = None
+    joined_at: float = 0.0  # when the hub last joined (or renewed) the stream's group
 
 
 class StreamHub:
@@ -71,7 +76,7 @@ class StreamHub:
         self.renew_interval: float | None = float(group_expiry) / 3 if group_expiry else None
         if self.renew_interval is not None:
             self.tick_interval = min(self.tick_interval, self.renew_interval)
-        self._next_renewal = time.monotonic() + (self.renew_interval or 0.0)
+        self._access_joined_at = 0.0
         prune_interval = config["PRUNE_INTERVAL"]
         self.retention_days: float | None = config["RETENTION_DAYS"]
         self.prune_interval: float | None = float(prune_interval) if prune_interval else None
@@ -84,7 +89,13 @@ class StreamHub:
         # Connections admitted and not yet ended, streaming or about to: the cap counts these.
         self.connection_count = 0
         self.replays = SharedReads(self.batch, int(config["REPLAY_BYTES"]), self._spawn)
+        self.metrics = get_metrics()
+        # What stream bodies wrote since the last tick: an int to add to per write is all the
+        # hot path pays; the tick hands it to the metrics.
+        self.unrecorded_bytes = 0
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._leaving: dict[str, None] = {}  # streams whose groups are to be left, in order
+        self._leaver: asyncio.Task[None] | None = None
         self._receiver: asyncio.Task[None] | None = None
         self._ticker: asyncio.Task[None] | None = None
 
@@ -127,6 +138,8 @@ class StreamHub:
             if state.closed:
                 subscription.closed = {*subscription.closed, state.name}
             state.subscribers.add(subscription)
+        for metrics in {state.metrics for state in states}:
+            metrics.connections.inc()
         if guarded is not None:
             self.guard.watch(guarded, subscription)
         return subscription
@@ -135,7 +148,7 @@ class StreamHub:
         while True:
             state = self.streams.get(stream)
             if state is None:
-                state = _StreamState(stream)
+                state = _StreamState(stream, self.metrics.stream(stream))
                 self.streams[stream] = state
                 state.ready = self._spawn(self._open_stream(state))
             ready = state.ready
@@ -157,13 +170,25 @@ class StreamHub:
         # The guard first: forgetting the last stream stops the hub, and the guard with it.
         if self.guard:
             self.guard.forget(subscription, names)
+        left: set[StreamMetrics] = set()
         for name in names:
             state = self.streams.get(name)
             if state is None:
                 continue
-            state.subscribers.discard(subscription)
+            if subscription in state.subscribers:
+                state.subscribers.remove(subscription)
+                left.add(state.metrics)
             if not state.subscribers:
                 self._forget(state)
+        if left:
+            # A label the connection still follows another stream of keeps counting it.
+            left.difference_update(
+                state.metrics
+                for name in subscription.streams
+                if (state := self.streams.get(name)) is not None and subscription in state.subscribers
+            )
+            for metrics in left:
+                metrics.connections.dec()
 
     def _forget(self, state: _StreamState) -> None:
         if (
@@ -177,7 +202,11 @@ class StreamHub:
         del self.streams[state.name]
         if state.catching_up is not None:
             state.catching_up.cancel()
-        self._spawn(self._leave_group(state.name))
+        # Left in batches by one task: 10,000 connections closing together leave 10,000 groups
+        # a few dozen at a time, not with 10,000 concurrent requests to the layer.
+        self._leaving[state.name] = None
+        if self._leaver is None:
+            self._leaver = self._spawn(self._leave_groups())
         if not self.streams:
             self._stop()
 
@@ -186,6 +215,7 @@ class StreamHub:
             self._start()
             # Join before reading the head: anything committed after the read is then heard.
             await self.link.join(state.name)
+            state.joined_at = time.monotonic()
             heads = await run_in_db_thread(read_heads, [state.name])
         except BaseException:
             if self.streams.get(state.name) is state:
@@ -207,15 +237,27 @@ class StreamHub:
 
     def _stop(self) -> None:
         self.replays.clear()
+        self._record_bytes()
         self.guard.stop()
         for task in (self._receiver, self._ticker):
             if task is not None:
                 task.cancel()
         self._receiver = self._ticker = None
 
-    async def _leave_group(self, stream: str) -> None:
-        if stream not in self.streams:  # unless a connection followed it again meanwhile
-            await self.link.leave(stream)
+    def _record_bytes(self) -> None:
+        self.metrics.bytes_written.inc(self.unrecorded_bytes)
+        self.unrecorded_bytes = 0
+
+    async def _leave_groups(self) -> None:
+        try:
+            while self._leaving:
+                batch = list(itertools.islice(self._leaving, 500))
+                for name in batch:
+                    del self._leaving[name]
+                # Unless a connection followed it again meanwhile.
+                await self.link.leave_all([name for name in batch if name not in self.streams])
+        finally:
+            self._leaver = None
 
     def handle_message(self, message: dict[str, Any]) -> None:
         if message.get("type") == ACCESS_MESSAGE:
@@ -231,9 +273,14 @@ class StreamHub:
             state.wanted = max(state.wanted, event_id)
             if event_id == state.delivered + 1 and state.catching_up is None:
                 event = LoggedEvent(event_id, message["event"], message["data"])
-                self._fan_out(state, logged_frame(state.name, event))
+                self._deliver(state, logged_frame(state.name, event))
                 state.delivered = event_id
+                committed_at = message.get("committed_at")
+                if isinstance(committed_at, float):
+                    self.metrics.lag.observe(max(0.0, time.time() - committed_at))
             else:
+                if state.catching_up is None:
+                    self.metrics.gap_repairs.inc()  # ids were skipped: their wake-ups were lost
                 self._catch_up(state)
         elif message.get("type") == CONTROL_MESSAGE:
             self._set_closed(state, bool(message["closed"]))
@@ -253,6 +300,15 @@ class StreamHub:
         state.last_frame_at = time.monotonic()
         for subscription in state.subscribers:
             subscription.offer(frame)
+
+    def _deliver(self, state: _StreamState, frame: Frame) -> None:
+        """Fan a logged event out, counted once per connection."""
+        self._fan_out(state, frame)
+        state.metrics.delivered.inc(len(state.subscribers))
+
+    def _reset(self, state: _StreamState, current_id: int) -> None:
+        self._fan_out(state, reset_frame(state.name, current_id))
+        self.metrics.resets.inc(len(state.subscribers))
 
     def _set_closed(self, state: _StreamState, closed: bool) -> None:
         if closed and not state.closed:
@@ -274,8 +330,8 @@ class StreamHub:
                 for event in events:
                     if event.id != state.delivered + 1:
                         # A hole in the log: pruned while we were behind. Listeners must reload.
-                        self._fan_out(state, reset_frame(state.name, event.id - 1))
-                    self._fan_out(state, logged_frame(state.name, event))
+                        self._reset(state, event.id - 1)
+                    self._deliver(state, logged_frame(state.name, event))
                     state.delivered = event.id
         except Exception:
             logger.warning("Catching up stream %r from the log failed.", state.name, exc_info=True)
@@ -293,6 +349,7 @@ class StreamHub:
     async def tick(self) -> None:
         """Refresh group membership, compare log heads with deliveries, send heartbeats."""
         self.replays.clear()
+        self._record_bytes()
         for state in list(self.streams.values()):
             if not state.subscribers:
                 self._forget(state)
@@ -300,12 +357,8 @@ class StreamHub:
         if not states:
             return
         now = time.monotonic()
-        if self.renew_interval is not None and now >= self._next_renewal:
-            self._next_renewal = now + self.renew_interval
-            # Re-joining is idempotent and renews membership before the layer expires it.
-            await self.link.join_many(state.name for state in states)
-            if self.guard:
-                await self.link.join_group(ACCESS_GROUP)
+        if self.renew_interval is not None:
+            await self._renew(states, now, self.renew_interval)
         # What each stream had before the read: wake-ups may deliver newer events (or close it)
         # while the read is under way, and the head must only be compared with what it could see.
         before = {state: (state.delivered, state.closed) for state in states}
@@ -316,7 +369,7 @@ class StreamHub:
             delivered_before, closed_before = before[state]
             if head.last_id < delivered_before:
                 # The log went backwards (a reset database): everyone starts again from its head.
-                self._fan_out(state, reset_frame(state.name, head.last_id))
+                self._reset(state, head.last_id)
                 state.delivered = state.wanted = head.last_id
             elif head.last_id > state.delivered:
                 state.wanted = max(state.wanted, head.last_id)
@@ -328,6 +381,10 @@ class StreamHub:
             # Redis). Join again first, so that what commits after the catch-up's reads is heard.
             await self.link.join_many(state.name for state in behind)
             for state in behind:
+                state.joined_at = now
+            for state in behind:
+                if state.catching_up is None:
+                    self.metrics.tick_catch_ups.inc()
                 self._catch_up(state)
         now = time.monotonic()
         for state in states:
@@ -338,6 +395,25 @@ class StreamHub:
             deleted = await run_in_db_thread(prune_events, self.retention_days)
             if deleted:
                 logger.info("Pruned %d events older than %g days.", deleted, self.retention_days)
+
+    async def _renew(
+        self, states: list[_StreamState], now: float, interval: float, share: int | None = None
+    ) -> None:
+        """Renew each membership once per `interval`, the oldest first, a share of them per tick:
+        re-joining is idempotent, and thousands of streams make no burst of thousands of joins
+        in one tick. A membership is at most about two intervals old, well within the expiry."""
+        due = [state for state in states if now - state.joined_at >= interval]
+        if due:
+            if share is None:
+                share = max(100, math.ceil(len(states) * self.tick_interval / interval))
+            due.sort(key=lambda state: state.joined_at)
+            due = due[:share]
+            await self.link.join_many(state.name for state in due)
+            for state in due:
+                state.joined_at = now
+        if self.guard and now - self._access_joined_at >= interval:
+            self._access_joined_at = now
+            await self.link.join_group(ACCESS_GROUP)
 
     def drain(self) -> None:
         """End every connection with a short retry, so browsers reconnect at once (to another
@@ -355,7 +431,15 @@ class StreamHub:
 
     async def aclose(self) -> None:
         """Stop every task and leave every group (tests and shutdown)."""
-        names = list(self.streams)
+        names = [*self.streams, *self._leaving]
+        self._leaving.clear()
+        following: dict[Subscription, set[StreamMetrics]] = {}
+        for state in self.streams.values():
+            for subscription in state.subscribers:
+                following.setdefault(subscription, set()).add(state.metrics)
+        for labels in following.values():
+            for metrics in labels:
+                metrics.connections.dec()
         self.streams.clear()
         self._stop()
         await self.link.leave_group(ACCESS_GROUP)

@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 # Seconds the hub waits for the layer to take a group change: one that hangs (a stopped Redis with
 # no socket timeout) must not hold a stream's opening or a log check's catch-up behind it.
 LAYER_TIMEOUT = 2.0
+LAYER_CONCURRENCY = 50
 
 
 class LayerLink:
@@ -26,6 +27,9 @@ class LayerLink:
     def __init__(self, layer: BaseChannelLayer | None) -> None:
         self.layer = layer
         self.channel: str | None = None
+        # Group changes in flight at once: thousands of streams opened or left together must not
+        # ask the layer for thousands of connections (channels_redis then refuses them).
+        self._slots = asyncio.Semaphore(LAYER_CONCURRENCY)
 
     async def channel_name(self) -> str:
         if self.channel is None:
@@ -54,7 +58,8 @@ class LayerLink:
         if self.layer is None:
             return True
         try:
-            await asyncio.wait_for(self.layer.group_add(group, await self.channel_name()), LAYER_TIMEOUT)
+            async with self._slots:
+                await asyncio.wait_for(self.layer.group_add(group, await self.channel_name()), LAYER_TIMEOUT)
         except Exception:
             logger.warning("Channel layer unavailable; group %r follows the log only.", group, exc_info=True)
             return False
@@ -67,7 +72,8 @@ class LayerLink:
         if self.layer is None or self.channel is None:
             return
         try:
-            await asyncio.wait_for(self.layer.group_discard(group, self.channel), LAYER_TIMEOUT)
+            async with self._slots:
+                await asyncio.wait_for(self.layer.group_discard(group, self.channel), LAYER_TIMEOUT)
         except Exception:
             logger.warning("Could not leave group %r.", group, exc_info=True)
 
@@ -80,7 +86,8 @@ class LayerLink:
 
         async def leave(stream: str) -> bool:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(layer.group_discard(group_name(stream), channel), LAYER_TIMEOUT)
+                async with self._slots:
+                    await asyncio.wait_for(layer.group_discard(group_name(stream), channel), LAYER_TIMEOUT)
                 return True
             return False
 

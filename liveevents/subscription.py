@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from liveevents.frames import Frame
+from liveevents.metrics import get_metrics
 
 _NONE_CLOSED: frozenset[str] = frozenset()  # shared: a set of its own would cost every connection
 
@@ -40,6 +41,7 @@ class Subscription:
         else:
             # The connection cannot keep up: it is ended and replays from the log on reconnect.
             self.overflowed = True
+            get_metrics().cut_off.inc()
             if self._cut_off is not None:
                 self._cut_off.set()
         if self._waiter is not None and not self._waiter.done():

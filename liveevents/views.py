@@ -1,16 +1,20 @@
-"""The SSE endpoints, as Django views: /events/<stream>/ and /events/?stream=A&stream=B."""
+"""The SSE endpoints, as Django views: /events/<stream>/ and /events/?stream=A&stream=B; and the
+metrics endpoint, which a project routes itself."""
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
 
-from django.http import HttpResponseBase, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
 from liveevents.access import Admission, Refusal, check_request
+from liveevents.conf import get_config
 from liveevents.delivery import stream_body
+from liveevents.metrics import exposition
 from liveevents.pacer import pacer_of
 from liveevents.responses import refusal_response, stream_headers
 
@@ -54,3 +58,38 @@ class _StreamingResponse(StreamingHttpResponse):
             super().close()
         finally:
             self._admission.slot.release()
+
+
+@require_GET
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """liveevents' Prometheus metrics, for active staff users and for scrapers that send
+    LIVEEVENTS["METRICS_TOKEN"] as `Authorization: Bearer <token>`; 403 for anyone else, 404 when
+    metrics are off. Not in liveevents.urls: a project routes it where it wants it, e.g.
+    `path("metrics/", liveevents.views.metrics_view)`."""
+    if not _may_read_metrics(request):
+        return refusal_response(
+            Refusal(403, "Metrics are for staff users, and for a bearer token equal to METRICS_TOKEN.")
+        )
+    exposed = exposition(request.headers.get("Accept"))
+    if exposed is None:
+        return refusal_response(
+            Refusal(
+                404,
+                "Metrics are off: install prometheus_client (pip install 'liveevents[metrics]') and "
+                "leave LIVEEVENTS['METRICS'] unset or True.",
+            )
+        )
+    body, content_type = exposed
+    response = HttpResponse(body, content_type=content_type)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _may_read_metrics(request: HttpRequest) -> bool:
+    token = get_config()["METRICS_TOKEN"]
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    # Compared in constant time: how much of a guess was right must not show in the timing.
+    if token and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
+        return True
+    user = getattr(request, "user", None)  # absent without AuthenticationMiddleware
+    return bool(user is not None and user.is_active and user.is_staff)

@@ -4,6 +4,7 @@ in-memory layer), and on two daphne processes with PostgreSQL + Redis."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import threading
@@ -16,7 +17,10 @@ from benchmarks.support.services import fresh_database, postgres_available, priv
 from benchmarks.support.sites import Site
 
 # liveevents caps streams per process (MAX_CONNECTIONS, default 10,000); the benchmark's N can reach it.
-LIVEEVENTS_CONFIG = json.dumps({"MAX_CONNECTIONS": 100_000})
+# LIVEEVENTS_CONFIG in the benchmark's own environment adds settings, e.g. '{"METRICS": false}'.
+LIVEEVENTS_CONFIG = json.dumps(
+    {**json.loads(os.environ.get("LIVEEVENTS_CONFIG") or "{}"), "MAX_CONNECTIONS": 100_000}
+)
 # daphne listens with Twisted's default backlog of 50: in a reconnect storm the kernel then drops
 # most SYNs and clients wait for retransmits (1 s, 3 s, 7 s...). liveevents' daphne gets this one.
 LIVEEVENTS_BACKLOG = 4096

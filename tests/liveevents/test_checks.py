@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
 from django.core.checks import Error, Warning
 
+from liveevents import metrics
 from liveevents.checks import check_asgi, check_settings
 
 IN_MEMORY = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
@@ -159,6 +161,8 @@ def test_valid_liveevents_settings_pass(settings: Any) -> None:
     assert check_settings() == []
     settings.LIVEEVENTS = {"CATCH_UP_INTERVAL": 0.25, "RETENTION_DAYS": 1.5}
     assert check_settings() == []
+    settings.LIVEEVENTS = {"METRICS": False, "METRICS_TOKEN": "s3cr3t-Token_~+/="}
+    assert check_settings() == []
 
 
 def test_e003_for_each_unknown_key(settings: Any) -> None:
@@ -212,6 +216,12 @@ BAD_VALUES = [
     ("RETENTION_DAYS", 0),
     ("RETENTION_DAYS", -7),
     ("RETENTION_DAYS", "7"),
+    ("METRICS", 1),
+    ("METRICS", "yes"),
+    ("METRICS_TOKEN", ""),
+    ("METRICS_TOKEN", "two words"),
+    ("METRICS_TOKEN", "naïve"),
+    ("METRICS_TOKEN", 12345),
 ]
 
 
@@ -239,3 +249,42 @@ def test_several_problems_are_reported_together(settings: Any) -> None:
     settings.MIDDLEWARE = ["django.middleware.gzip.GZipMiddleware"]
     settings.CHANNEL_LAYERS = IN_MEMORY
     assert ids(check_asgi()) == ["liveevents.E001", "liveevents.W001", "liveevents.W003"]
+
+
+# liveevents.E005: metrics asked for without prometheus_client -------------------------------------
+
+
+def test_e005_when_metrics_are_on_without_prometheus_client(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(metrics, "AVAILABLE", False)
+    settings.LIVEEVENTS = {"METRICS": True}
+    errors = check_settings()
+    assert ids(errors) == ["liveevents.E005"]
+    assert "liveevents[metrics]" in (errors[0].hint or "")
+    settings.LIVEEVENTS = {}  # unset: off without prometheus_client, and no error
+    assert check_settings() == []
+
+
+def test_no_e005_when_prometheus_client_is_installed(settings: Any) -> None:
+    assert metrics.AVAILABLE
+    settings.LIVEEVENTS = {"METRICS": True}
+    assert check_settings() == []
+
+
+# liveevents.E006: multiprocess mode without its directory -----------------------------------------
+
+
+def test_e006_when_the_multiprocess_directory_is_missing(
+    settings: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    settings.LIVEEVENTS = {}
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "missing"))
+    errors = check_settings()
+    assert ids(errors) == ["liveevents.E006"]
+    assert "missing" in errors[0].msg
+    settings.LIVEEVENTS = {"METRICS": False}  # nothing is recorded: nothing to check
+    assert check_settings() == []
+    settings.LIVEEVENTS = {}
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    assert check_settings() == []

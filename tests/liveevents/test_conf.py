@@ -32,6 +32,8 @@ def test_defaults_are_documented_values(settings: Any) -> None:
         "MAX_EVENT_BYTES": 1024 * 1024,
         "REQUIRE_TRANSACTION": False,
         "CHANNEL_LAYER": "default",
+        "METRICS": None,
+        "METRICS_TOKEN": None,
     }
     assert get_config() == CONFIG_DEFAULTS
 

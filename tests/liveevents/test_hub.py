@@ -288,14 +288,35 @@ async def test_a_tick_renews_every_membership_when_due_then_waits_for_the_next_r
     subscription = await quiet_hub.subscribe(names)
     joined = joins(quiet_hub, monkeypatch)
     assert quiet_hub.renew_interval is not None
-    quiet_hub._next_renewal = time.monotonic() - 1  # a renewal is due
+    await quiet_hub.tick()
+    assert joined == []  # joined when opened: not due yet
+    for name in names:  # a renewal interval later
+        quiet_hub.streams[name].joined_at -= quiet_hub.renew_interval
     await quiet_hub.tick()
     assert sorted(joined) == sorted(group_name(name) for name in names)
-    assert quiet_hub._next_renewal > time.monotonic() + quiet_hub.renew_interval - 60
     joined.clear()
     await quiet_hub.tick()
     assert joined == []
     quiet_hub.unsubscribe(subscription)
+
+
+async def test_renewals_are_spread_over_ticks_the_oldest_first(
+    quiet_hub: StreamHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = tuple(f"flight.{n}" for n in range(16))
+    subscriptions = [await quiet_hub.subscribe(names[start : start + 8]) for start in (0, 8)]
+    joined = joins(quiet_hub, monkeypatch)
+    assert quiet_hub.renew_interval is not None
+    # A tick renews max(100, n * tick / interval) of them: every one of 16. A share of 4 shows
+    # which go first.
+    for age, name in enumerate(names):
+        quiet_hub.streams[name].joined_at -= quiet_hub.renew_interval + age
+    await quiet_hub._renew(
+        list(quiet_hub.streams.values()), time.monotonic(), quiet_hub.renew_interval, share=4
+    )
+    assert joined == [group_name(name) for name in reversed(names[-4:])]  # the four oldest
+    for subscription in subscriptions:
+        quiet_hub.unsubscribe(subscription)
 
 
 async def test_memberships_are_renewed_three_times_per_group_expiry(hub: StreamHub, settings: Any) -> None:

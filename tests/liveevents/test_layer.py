@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.layers import BaseChannelLayer
+from channels.layers import BaseChannelLayer, InMemoryChannelLayer, channel_layers
 
 from liveevents import layer as layer_module
 from liveevents.hub import StreamHub
 from liveevents.publish import publish
+from liveevents.wakeup import group_name
 from tests.conftest import restart_hub
 from tests.liveevents.asgi_client import open_stream
 from tests.notes.models import Bulletin
@@ -70,3 +71,45 @@ async def test_a_hung_layer_delays_a_stream_by_a_log_check_not_for_ever(
     assert HungLayer.group_adds >= 2
     await response.disconnect()
     await asyncio.wait_for(hub.aclose(), 2)
+
+
+class CountingLayer(InMemoryChannelLayer):
+    """The in-memory layer, counting how many group changes are in flight at once."""
+
+    in_flight = 0
+    most = 0
+
+    async def _counted(self, change: Any) -> None:
+        CountingLayer.in_flight += 1
+        CountingLayer.most = max(CountingLayer.most, CountingLayer.in_flight)
+        try:
+            await asyncio.sleep(0.001)
+            await change
+        finally:
+            CountingLayer.in_flight -= 1
+
+    async def group_add(self, group: str, channel: str) -> None:
+        await self._counted(super().group_add(group, channel))
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        await self._counted(super().group_discard(group, channel))
+
+
+async def test_streams_opened_and_left_together_ask_the_layer_a_bounded_number_at_once(
+    hub: StreamHub, settings: Any
+) -> None:
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "tests.liveevents.test_layer.CountingLayer"}}
+    hub = await restart_hub(hub)
+    CountingLayer.most = 0
+    names = tuple(f"x{n}" for n in range(layer_module.LAYER_CONCURRENCY * 3))
+    subscriptions = await asyncio.gather(*(hub.subscribe((name,)) for name in names))
+    layer = channel_layers["default"]
+    assert all(hub.link.channel in layer.groups[group_name(name)] for name in names)
+    for subscription in subscriptions:
+        hub.unsubscribe(subscription)
+    deadline = time.monotonic() + 5
+    while any(hub.link.channel in layer.groups.get(group_name(name), {}) for name in names):
+        assert time.monotonic() < deadline, "the hub did not leave every group"
+        await asyncio.sleep(0.01)
+    assert 1 < CountingLayer.most <= layer_module.LAYER_CONCURRENCY
+    await hub.aclose()

@@ -193,3 +193,14 @@ def _listening_port(log: Path, server: subprocess.Popen[bytes]) -> int:
             break
         time.sleep(0.1)
     raise AssertionError(f"daphne did not start:\n{log.read_text(errors='replace')}")
+
+
+def test_metrics_are_an_optional_extra(dist: Path) -> None:
+    (wheel,) = dist.glob("*.whl")
+    metadata = zipfile.ZipFile(wheel).read(f"liveevents-{liveevents.__version__}.dist-info/METADATA").decode()
+    assert "Provides-Extra: metrics" in metadata
+    requirements = [
+        line for line in metadata.splitlines() if line.startswith("Requires-Dist:") and "prometheus" in line
+    ]
+    assert requirements == ['Requires-Dist: prometheus-client<1,>=0.20; extra == "metrics"']
+    assert "liveevents/metrics.py" in zipfile.ZipFile(wheel).namelist()
