@@ -255,28 +255,30 @@ def publish_saved(objects: Iterable[M], *, using: str | None = None) -> list[Eve
     per stream. A change that moves rows between streams needs track_changes() instead, which
     also sends the deleted events on the streams they left.
     """
-    instances, alias = _instances(objects, using)
-    with transaction.atomic(using=alias):
-        events = [
-            event
-            for instance in instances
-            for binding in _of(instance)
-            for event in binding.saved_events(instance)
-        ]
-        return publish_many(events, using=alias)
+    return _publish_each(objects, using, ModelBinding.saved_events)
 
 
 def publish_deleted(objects: Iterable[M], *, using: str | None = None) -> list[Event]:
     """Publish the deleted events of `objects` (instances still holding their fields), for rows
     removed without signals (raw SQL, QuerySet._raw_delete). QuerySet.delete() sends signals and
     needs no call."""
+    return _publish_each(objects, using, ModelBinding.deleted_events)
+
+
+def _publish_each(
+    objects: Iterable[M],
+    using: str | None,
+    events_of: Callable[[ModelBinding[Any], Any], list[tuple[str, str, object]]],
+) -> list[Event]:
+    # In the transaction that publishes: a serializer that reads more than its instance reads
+    # it as new as the events before it (lock_streams()).
     instances, alias = _instances(objects, using)
     with transaction.atomic(using=alias):
         events = [
             event
             for instance in instances
             for binding in _of(instance)
-            for event in binding.deleted_events(instance)
+            for event in events_of(binding, instance)
         ]
         return publish_many(events, using=alias)
 

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.auth.models import Permission, User
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.test import Client
@@ -24,6 +23,7 @@ from liveevents.models import Stream
 from liveevents.publish import publish
 from liveevents.streams import PUBLIC, get_stream
 from liveevents.testing import capture_events
+from tests.flightboard.staff import offered_actions, staff_client
 
 CHANGELIST = "/admin/flightboard/announcement/"
 ADD = "/admin/flightboard/announcement/add/"
@@ -396,21 +396,6 @@ def test_end_now_ends_what_is_shown_and_leaves_the_rest(
     assert Announcement.objects.get(pk=upcoming.pk).shown_until == upcoming_until
     assert Announcement.objects.get(pk=ended.pk).shown_until == ended_until
     assert not Announcement.objects.shown_at(timezone.now()).filter(pk=shown.pk).exists()
-
-
-def staff_client(*codenames: str) -> Client:
-    staff = User.objects.create_user("staff", password="pw", is_staff=True)
-    staff.user_permissions.set(
-        Permission.objects.filter(content_type__app_label="flightboard", codename__in=codenames)
-    )
-    client = Client()
-    client.force_login(staff)
-    return client
-
-
-def offered_actions(response: Any) -> list[str]:
-    action_form = response.context["action_form"]
-    return [] if action_form is None else [name for name, _ in action_form.fields["action"].choices if name]
 
 
 @pytest.mark.parametrize(

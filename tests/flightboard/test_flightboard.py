@@ -20,6 +20,7 @@ from flightboard.management.commands.seed_flights import TUTORIAL_FLIGHTS
 from flightboard.models import Flight
 from liveevents.models import Event, Stream
 from liveevents.publish import publish
+from tests.flightboard.staff import offered_actions, staff_client
 
 CHANGELIST = "/admin/flightboard/flight/"
 ADD = "/admin/flightboard/flight/add/"
@@ -344,22 +345,6 @@ def test_remove_from_board_publishes_one_removal_per_flight(
     ]
     assert sorted(Flight.objects.values_list("flight", flat=True)) == ["D654", "I768"]
     assert "Removed 2 flight(s): A123, G119." in response.content.decode()
-
-
-def staff_client(*codenames: str) -> Client:
-    """A staff member with only these permissions of flightboard's."""
-    staff = User.objects.create_user("staff", password="pw", is_staff=True)
-    staff.user_permissions.set(
-        Permission.objects.filter(content_type__app_label="flightboard", codename__in=codenames)
-    )
-    client = Client()
-    client.force_login(staff)
-    return client
-
-
-def offered_actions(response: Any) -> list[str]:
-    action_form = response.context["action_form"]
-    return [] if action_form is None else [name for name, _ in action_form.fields["action"].choices if name]
 
 
 @pytest.mark.parametrize(
