@@ -19,9 +19,9 @@ from django.test.utils import CaptureQueriesContext
 from liveevents import hub as hub_module
 from liveevents import log
 from liveevents.hub import StreamHub
-from liveevents.log import StreamHead
+from liveevents.log import StreamHead, read_heads
 from liveevents.models import Event, Stream
-from liveevents.publish import publish, publish_many
+from liveevents.publish import publish, publish_many, set_stream_closed
 from liveevents.testing import StreamResponse
 from liveevents.wakeup import CONTROL_MESSAGE, group_name
 from tests.conftest import restart_hub
@@ -328,3 +328,18 @@ async def test_memberships_are_renewed_three_times_per_group_expiry(hub: StreamH
     assert renewing.renew_interval == 2.0
     assert renewing.tick_interval == 2.0  # a tick comes by every renewal
     await renewing.aclose()
+
+
+@pytest.mark.django_db(databases=["default", "postgres"], transaction=True)
+async def test_heads_read_with_one_array_on_postgresql_are_the_logs(
+    quiet_hub: StreamHub, log_on_postgres: None
+) -> None:
+    names = [f"flight.{n}" for n in range(300)]
+
+    def write_then_read() -> dict[str, StreamHead]:
+        publish_many([(name, "tick", "") for name in names[::3] for _ in range(2)], using="postgres")
+        set_stream_closed("flight.3", True, using="postgres")
+        return read_heads([*names, "never.published"])
+
+    heads = await sync_to_async(write_then_read)()
+    assert heads == {name: StreamHead(2, name == "flight.3") for name in names[::3]}
