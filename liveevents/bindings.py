@@ -106,9 +106,21 @@ class ModelBinding(Generic[M]):
             return
         # The streams of the row as the database has it: the instance in hand may be stale, or
         # already changed by the code about to save it.
-        row = self.model._base_manager.using(using).filter(pk=instance.pk).first()
+        rows = self.model._base_manager.using(using).filter(pk=instance.pk)
+        if transaction.get_connection(using).in_atomic_block:
+            # Locked until the save commits: a concurrent save that moves the row waits, then
+            # reads where this one put it, so no stream it left is forgotten.
+            rows = rows.select_for_update()
+        row = rows.first()
         before = instance.__dict__.setdefault(_BEFORE, {})
-        before[self.key] = self.streams(row) if row is not None else ()
+        before[self.key] = self.streams_before(row) if row is not None else ()
+
+    def streams_before(self, row: M) -> tuple[str, ...]:
+        """The streams a row as stored was on, those that exist: a row stored with a value no
+        stream can be named by (saved before its binding, or by raw SQL) can still be mended."""
+        return tuple(
+            name for name in dict.fromkeys(self.route(row)) if isinstance(name, str) and get_stream(name)
+        )
 
     def on_save(self, sender: type[M], instance: M, raw: bool = False, **kwargs: Any) -> None:
         if raw:  # loaddata: fixtures are not news
@@ -299,9 +311,9 @@ def track_changes(objects: Objects, *, using: str | None = None) -> Iterator[Obj
     """
     model, pks, alias = _primary_keys(objects, using)
     with transaction.atomic(using=alias):
-        before = {instance.pk: instance for instance in _rows(model, pks, alias)}
+        before = {instance.pk: instance for instance in _rows(model, pks, alias, lock=True)}
         streams_before = {
-            (binding.key, pk): binding.streams(instance)
+            (binding.key, pk): binding.streams_before(instance)
             for pk, instance in before.items()
             for binding in _of(instance)
         }
@@ -359,11 +371,13 @@ def _primary_keys(objects: Iterable[M], using: str | None) -> tuple[type[M] | No
     return type(instances[0]), [instance.pk for instance in instances], alias
 
 
-def _rows(model: type[M] | None, pks: list[Any], alias: str) -> list[M]:
+def _rows(model: type[M] | None, pks: list[Any], alias: str, lock: bool = False) -> list[M]:
     if model is None or not pks:
         return []
     batch = 500  # the database's parameter limit (SQLite's may be 999)
     manager = model._base_manager.using(alias)
+    if lock:  # in track_changes' transaction: no concurrent move between the two reads
+        manager = manager.select_for_update().order_by("pk")
     return [
         row
         for start in range(0, len(pks), batch)

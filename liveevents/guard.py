@@ -10,6 +10,7 @@ longer read a stream gets `closedConnection` `{"stream": ..., "reason": "forbidd
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Callable, Collection, Coroutine, Mapping
 from dataclasses import dataclass
@@ -18,7 +19,8 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user, get_user_model
-from django.http import HttpRequest
+from django.http import HttpRequest, QueryDict
+from django.http.cookie import parse_cookie
 
 from liveevents.frames import forbidden_frame
 from liveevents.log import run_in_db_thread
@@ -29,19 +31,39 @@ from liveevents.subscription import Subscription
 logger = logging.getLogger(__name__)
 
 
+# What a request may prove who it is with, besides a session: readers may decide on any of them.
+_CREDENTIALS = ("HTTP_AUTHORIZATION", "HTTP_COOKIE", "REMOTE_ADDR")
+# Query parameters of the connection itself, not of who makes it.
+_POSITION_PARAMETERS = ("lastEventId", "stream")
+
+
 @dataclass(frozen=True, slots=True)
 class Reader:
-    """Who reads: a session (its key), and the user it was signed in as; either may be None."""
+    """Who reads: a session (its key), the user it was signed in as (either may be None), and a
+    digest of what else the request could prove itself with (its Authorization header, cookies,
+    address and query string, positions aside). Two requests alike in all of these get one
+    decision; two that differ in any are decided apart."""
 
     session_key: str | None
     user_pk: str | None
+    credentials: str = ""
 
     @classmethod
     def of(cls, request: HttpRequest) -> Reader:
         session = getattr(request, "session", None)
         user = getattr(request, "user", None)
         pk = getattr(user, "pk", None)
-        return cls(getattr(session, "session_key", None), None if pk is None else str(pk))
+        digest = hashlib.sha256()
+        for key in _CREDENTIALS:
+            digest.update(str(request.META.get(key, "")).encode("utf-8", "surrogatepass") + b"\0")
+        query = sorted(
+            (name, value)
+            for name, values in request.GET.lists()
+            if name not in _POSITION_PARAMETERS
+            for value in values
+        )
+        digest.update(repr(query).encode("utf-8", "surrogatepass"))
+        return cls(getattr(session, "session_key", None), None if pk is None else str(pk), digest.hexdigest())
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,8 +229,10 @@ def _decide(
             try:
                 allowed = request is not None and spec.allows(request)
             except Exception:
-                logger.exception("The readers of stream %r failed; ending its connections.", spec.name)
-                allowed = False
+                # A database that hiccups must not end connections for good (a refused client does
+                # not come back): the decision stands until the next interval asks again.
+                logger.exception("The readers of stream %r failed; asking again next interval.", spec.name)
+                continue
             if not allowed:
                 refused.append((reader, spec.name))
     return refused
@@ -220,6 +244,9 @@ def _request_of(reader: Reader, meta: Mapping[str, Any]) -> HttpRequest | None:
     request = HttpRequest()
     request.META = dict(meta)
     request.method = "GET"
+    request.path = request.path_info = str(meta.get("PATH_INFO", "/"))
+    request.GET = QueryDict(str(meta.get("QUERY_STRING", "")))
+    request.COOKIES = parse_cookie(str(meta.get("HTTP_COOKIE", "")))
     if reader.session_key is None and reader.user_pk is None:
         # Here, not at the top: the models of django.contrib.auth load only if it is installed.
         from django.contrib.auth.models import AnonymousUser

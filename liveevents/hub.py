@@ -382,6 +382,8 @@ class StreamHub:
             await self.link.join_many(state.name for state in behind)
             for state in behind:
                 state.joined_at = now
+            if self.guard:  # the layer that lost these groups may have lost that one too
+                self._access_joined_at = 0.0
             for state in behind:
                 if state.catching_up is None:
                     self.metrics.tick_catch_ups.inc()
@@ -411,9 +413,12 @@ class StreamHub:
             await self.link.join_many(state.name for state in due)
             for state in due:
                 state.joined_at = now
-        if self.guard and now - self._access_joined_at >= interval:
+        if (
+            self.guard
+            and now - self._access_joined_at >= interval
+            and await self.link.join_group(ACCESS_GROUP)
+        ):
             self._access_joined_at = now
-            await self.link.join_group(ACCESS_GROUP)
 
     def drain(self) -> None:
         """End every connection with a short retry, so browsers reconnect at once (to another

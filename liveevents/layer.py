@@ -111,4 +111,7 @@ class LayerLink:
                 delay = min(delay * 2, 5.0)
                 continue
             delay = 0.1
-            handle(message)
+            try:
+                handle(message)
+            except Exception:  # a message of another shape (a rolling deploy): the log covers it
+                logger.warning("Could not handle a channel-layer message %r.", message, exc_info=True)

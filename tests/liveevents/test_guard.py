@@ -85,8 +85,8 @@ def person(username: str, *permissions: str, **flags: Any) -> Person:
     return someone
 
 
-async def streaming(path: str, cookie: str) -> StreamResponse:
-    response = await open_stream(path, {"cookie": cookie})
+async def streaming(path: str, cookie: str | None) -> StreamResponse:
+    response = await open_stream(path, {"cookie": cookie} if cookie else {})
     assert response.status == 200, response.body
     await response.read_until(lambda r: r.parser.retry is not None)
     return response
@@ -332,23 +332,76 @@ async def test_re_checks_follow_the_interval_whatever_the_number_of_connections(
         await response.disconnect()
 
 
-async def test_readers_that_fail_end_the_stream(
-    revalidating: Callable[[float], Awaitable[StreamHub]],
+async def test_readers_that_fail_keep_the_stream_until_they_answer_no(
+    revalidating: Callable[[float], Awaitable[StreamHub]], caplog: pytest.LogCaptureFixture
 ) -> None:
     hub = await revalidating(60)
-    answers = iter([True])
+    answers = iter([True, RuntimeError("the database hiccupped"), True, False])
 
     def readers(request: HttpRequest) -> bool:
-        return next(answers)  # StopIteration from the second decision on
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
     declare_stream("fragile", readers=readers)
     try:
         reader = await sync_to_async(person)("reader")
         response = await streaming("/events/fragile/", reader.cookie)
-        await hub.guard.revalidate()
+        await hub.guard.revalidate()  # fails: a refused client would not come back, so it stays
+        assert "asking again next interval" in caplog.text
+        await hub.guard.revalidate()  # yes
+        assert hub.guard.readers
+        await hub.guard.revalidate()  # no
         await ended_forbidden(response, "fragile", within=3)
     finally:
         forget_stream("fragile")
+
+
+async def test_a_re_check_sees_the_query_string_and_cookies_of_the_request(
+    revalidating: Callable[[float], Awaitable[StreamHub]],
+) -> None:
+    hub = await revalidating(60)
+    seen: list[tuple[str | None, bool]] = []
+
+    def readers(request: HttpRequest) -> bool:
+        seen.append((request.GET.get("token"), bool(request.COOKIES)))
+        return request.GET.get("token") == "open-sesame"
+
+    declare_stream("tokened", readers=readers)
+    try:
+        reader = await sync_to_async(person)("reader")
+        response = await streaming("/events/tokened/?token=open-sesame", reader.cookie)
+        await hub.guard.revalidate()
+        assert seen == [("open-sesame", True), ("open-sesame", True)]
+        assert hub.guard.readers  # still allowed
+        await response.disconnect()
+    finally:
+        forget_stream("tokened")
+
+
+async def test_requests_with_other_credentials_are_decided_apart(
+    revalidating: Callable[[float], Awaitable[StreamHub]],
+) -> None:
+    hub = await revalidating(60)
+    revoked: set[str] = set()
+
+    def readers(request: HttpRequest) -> bool:
+        token = request.GET.get("token", "")
+        return token.startswith("key-") and token not in revoked
+
+    declare_stream("keyed", readers=readers)
+    try:
+        kept = await streaming("/events/keyed/?token=key-a", None)
+        lost = await streaming("/events/keyed/?token=key-b", None)
+        assert len(hub.guard.readers) == 2  # anonymous both, yet not one reader
+        revoked.add("key-b")
+        await hub.guard.revalidate()
+        await ended_forbidden(lost, "keyed", within=3)
+        assert len(hub.guard.readers) == 1
+        await kept.disconnect()
+    finally:
+        forget_stream("keyed")
 
 
 async def test_public_streams_are_never_watched(

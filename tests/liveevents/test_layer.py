@@ -113,3 +113,20 @@ async def test_streams_opened_and_left_together_ask_the_layer_a_bounded_number_a
         await asyncio.sleep(0.01)
     assert 1 < CountingLayer.most <= layer_module.LAYER_CONCURRENCY
     await hub.aclose()
+
+
+async def test_a_message_the_hub_cannot_read_does_not_stop_it_hearing_the_next(
+    hub: StreamHub, settings: Any
+) -> None:
+    settings.LIVEEVENTS = {"CATCH_UP_INTERVAL": 60, "HEARTBEAT": 120}  # no log check to help
+    hub = await restart_hub(hub)
+    response = await open_stream("/events/bulletins/")
+    await response.read_until(lambda r: r.parser.retry is not None, timeout=2)
+    layer = channel_layers["default"]
+    # Of another shape (another version of liveevents, mid-deploy): no id.
+    await layer.group_send(group_name("bulletins"), {"type": "liveevents.event", "stream": "bulletins"})
+    await sync_to_async(publish)("bulletins", "tick", "after it")
+    await response.read_events(1, timeout=2)  # through the layer
+    assert response.ids == [1]
+    await response.disconnect()
+    await hub.aclose()
