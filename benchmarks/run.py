@@ -71,7 +71,8 @@ def run_browser(saves: int) -> dict[str, Any]:
         return {"error": "benchmarks.save_to_browser timed out"}
     result: dict[str, Any] = {"saves": saves, "output": completed.stdout, "rows": []}
     if completed.returncode:
-        result["error"] = (completed.stderr or completed.stdout).strip().splitlines()[-1:]
+        # The whole end of the traceback: a browser error's message comes before its JS stack.
+        result["error"] = (completed.stderr or completed.stdout).strip().splitlines()[-12:]
         return result
     path = ""
     for line in completed.stdout.splitlines():

@@ -132,8 +132,10 @@ def main() -> None:
                 page = browser.new_context().new_page()
                 page.add_init_script(path=RECORD_EVENTS)
                 page.goto(server.url + "/")
+                # A function, not an expression: the board's CSP forbids eval, which Playwright
+                # uses to poll an expression that is not true at once.
                 page.wait_for_function(
-                    "document.documentElement.dataset.boardStatus === 'live'", timeout=15000
+                    "() => document.documentElement.dataset.boardStatus === 'live'", timeout=15000
                 )
                 print(
                     f"save -> browser latency, {args.saves} saves per path, ~{args.interval}s apart, "
