@@ -169,6 +169,7 @@ def throughput_steps(
         loadgen.ask({"op": "mark", "group": group}, 60)
         # At most 2,000 events a step: the load generator keeps every (client, id) receipt.
         count = min(2000, max(10, int(rate * config.step_seconds)))
+        cpu_before = peer.cpu_seconds()
         events = publisher.publish(count, 1.0 / rate, max_seconds=config.step_seconds * 2)
         span = events[-1][1] - events[0][1]
         achieved = (len(events) - 1) / span if span > 0 else float(rate)
@@ -177,6 +178,10 @@ def throughput_steps(
              "contiguous": peer.integer_ids},
             config.drain_timeout + 120,
         )  # fmt: skip
+        # The servers' CPU from the first publish until every client had every event (or the
+        # collect's timeout), per connection and event: what the server spends on each delivery,
+        # the saves included when they run in the server.
+        server_cpu = peer.cpu_seconds() - cpu_before
         lat = collected["latency_ms"]
         over = lat.get("p99", 0) > config.p99_limit_ms or collected["clients_complete"] < n
         if collected["missing"]:
@@ -202,12 +207,15 @@ def throughput_steps(
             "errors": collected["errors"],
             "open": collected["open"],
             "silent_clients": collected["silent_clients"],
+            "server_cpu_s": server_cpu,
+            "server_ns_per_delivery": server_cpu * 1e9 / max(1, n * len(events)),
         }
         result["steps"].append(step)
         log(
             f"  {peer.name} throughput {rate}/s (achieved {achieved:.0f}/s): "
             f"p50 {step['p50_ms'] or 0:.0f} ms "
-            f"p99 {step['p99_ms'] or 0:.0f} ms, missing {step['missing']}, reconnects {step['reconnects']}"
+            f"p99 {step['p99_ms'] or 0:.0f} ms, missing {step['missing']}, reconnects {step['reconnects']}, "
+            f"server CPU {step['server_ns_per_delivery']:,.0f} ns per connection and event"
         )
         if over or achieved < 0.5 * rate or not peer.alive():
             break

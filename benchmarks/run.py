@@ -143,6 +143,15 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Confi
         help="seconds a reconnect storm may take before it is cut (default 300)",
     )
     parser.add_argument("--no-browser", action="store_true", help="skip the Chromium save -> browser test")
+    parser.add_argument(
+        "--throughput-only",
+        action="store_true",
+        help="only the throughput steps (at --throughput-connections); prints their table, writes no report",
+    )
+    parser.add_argument("--rates", help="events per second of the throughput steps (default 10,25,...,1600)")
+    parser.add_argument(
+        "--step-seconds", type=float, help="seconds of publishing per throughput step (default 3)"
+    )
     parser.add_argument("--browser-saves", type=int, help="saves per path (default 100; quick 10)")
     args = parser.parse_args(argv)
     quick = args.quick
@@ -171,6 +180,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Confi
     config.storm_deadline = args.storm_deadline or config.storm_deadline
     config.browser_saves = args.browser_saves or config.browser_saves
     config.throughput_connections = args.throughput_connections or min(1000, max(connections))
+    if args.rates:
+        config.rates = [int(rate) for rate in args.rates.split(",") if rate.strip()]
+    config.step_seconds = args.step_seconds or config.step_seconds
+    if args.throughput_only:
+        config.connections = []
     if not 1 <= config.repeat <= 10 or not 1 <= config.broadcasts <= 1000:
         parser.error("--repeat in 1..10, --broadcasts in 1..1000")
     return args, config
@@ -191,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     # The servers inherit it: each holds a socket per stream.
-    nofile = raise_open_files(max(config.connections) * 2 + 2048)[0]
+    nofile = raise_open_files(max([*config.connections, config.throughput_connections]) * 2 + 2048)[0]
 
     started = time.time()
     results: dict[str, Any] = {
@@ -209,15 +223,16 @@ def main(argv: list[str] | None = None) -> int:
     }
     log(f"machine: {results['meta']['machine']}")
     log(f"versions: {results['meta']['versions']}")
-    if nofile < max(config.connections) + 1024:
-        log(f"warning: RLIMIT_NOFILE is {nofile}; raise it (ulimit -n) for {max(config.connections)} streams")
+    most = max([*config.connections, config.throughput_connections])
+    if nofile < most + 1024:
+        log(f"warning: RLIMIT_NOFILE is {nofile}; raise it (ulimit -n) for {most} streams")
 
     loadgen = LineProcess([sys.executable, "-m", "benchmarks.loadgen"], "loadgen")
     try:
         with tempfile.TemporaryDirectory(prefix="liveevents-bench-") as tmp:
             for repeat in range(config.repeat):
                 run_repeat(names, loadgen, config, Path(tmp) / f"r{repeat}", repeat, results)
-        if not args.no_browser:
+        if not args.no_browser and not args.throughput_only:
             log(f"save -> browser: {config.browser_saves} saves per path")
             results["browser"] = run_browser(config.browser_saves)
             if "error" in results["browser"]:
@@ -227,10 +242,13 @@ def main(argv: list[str] | None = None) -> int:
     results["meta"]["seconds"] = time.time() - started
     results["meta"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
 
-    from benchmarks.report import write_report
+    from benchmarks.report import throughput_table, write_report
 
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(results, indent=1))
+    if args.throughput_only:
+        print("\n".join(throughput_table(results)))
+        return 0
     write_report(results, output, charts_dir, json_path)
     log(
         f"wrote {output} (charts in {charts_dir}, raw results {json_path}) "

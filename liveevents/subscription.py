@@ -32,6 +32,13 @@ class Subscription:
         self._cut_off: asyncio.Event | None = None
 
     def offer(self, frame: Frame) -> None:
+        """Queue `frame` and wake the writer now."""
+        self.put(frame)
+        self.wake()
+
+    def put(self, frame: Frame) -> None:
+        """Queue `frame`; the writer sees it at its next take(), or when wake() is called. The hub
+        queues an event for all of a stream's connections, then wakes them together (StreamHub)."""
         if self.overflowed:
             return
         if self._frames is None:
@@ -44,6 +51,9 @@ class Subscription:
             get_metrics().cut_off.inc()
             if self._cut_off is not None:
                 self._cut_off.set()
+            self.wake()
+
+    def wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 

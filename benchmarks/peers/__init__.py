@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from benchmarks.peers.base import Peer
 from benchmarks.peers.eventstream import EventstreamPeer
-from benchmarks.peers.liveevents import LiveeventsPeer, LiveeventsRedisPeer
+from benchmarks.peers.liveevents import LiveeventsExternalPublisherPeer, LiveeventsPeer, LiveeventsRedisPeer
 from benchmarks.peers.nchan import NchanPeer
 
 __all__ = ["DEFAULT_PEERS", "Peer", "all_peers"]
@@ -23,6 +23,9 @@ def all_peers() -> dict[str, Peer]:
         LiveeventsPeer("uvicorn"),
         LiveeventsPeer("granian"),
         LiveeventsRedisPeer(),
+        LiveeventsExternalPublisherPeer("daphne"),
+        LiveeventsExternalPublisherPeer("uvicorn"),
+        LiveeventsExternalPublisherPeer("granian"),
         EventstreamPeer(),
         EventstreamPeer(redis=True),
         EventstreamPeer(redis=True, postgres=True),

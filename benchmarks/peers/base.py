@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.bench_save import PING_PATH
-from benchmarks.support.memory import tree_rss_kib
+from benchmarks.support.memory import tree_cpu_seconds, tree_rss_kib
 from benchmarks.support.servers import ServerProcess
 
 STREAM_PATH = "/events/flights/"
@@ -87,6 +87,10 @@ class Peer:
 
     def rss_kib(self) -> int:
         return sum(tree_rss_kib(server.pid) for server in self.servers)
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the server's processes (not the publisher's, when separate)."""
+        return sum(tree_cpu_seconds(server.pid) for server in self.servers)
 
     def targets(self) -> list[tuple[int, str]]:
         return [(server.port, STREAM_PATH) for server in self.servers]

@@ -119,3 +119,26 @@ class LiveeventsRedisPeer(LiveeventsPeer):
 
     def publisher_command(self) -> tuple[list[str], dict[str, str]]:
         return publisher_command("--django", "liveevents"), self.env
+
+
+class LiveeventsExternalPublisherPeer(LiveeventsPeer):
+    """One server process (daphne, uvicorn or granian) and the publisher in another process,
+    waking it through Redis: the log stays in SQLite, which both processes share."""
+
+    store = "SQLite + channels_redis"
+    publish_path = "Flight.save() in a separate process, stamped at commit, woken through Redis"
+
+    def __init__(self, server: str) -> None:
+        super().__init__(server)
+        self.name = f"liveevents-{server}-redis"
+
+    def unavailable(self) -> str | None:
+        return super().unavailable() or redis_available()
+
+    def setup(self, work: Path) -> None:
+        super().setup(work)
+        redis_url = self.stack.enter_context(private_redis_db())
+        self.env = self.site({"REDIS_URL": redis_url}).env()
+
+    def publisher_command(self) -> tuple[list[str], dict[str, str]]:
+        return publisher_command("--django", "liveevents"), self.env
