@@ -3,8 +3,9 @@
 A binding names one stream (`stream="flights"`) or computes an instance's streams
 (`streams=lambda flight: ["flights", f"terminal.{flight.terminal}"]`). A save publishes the saved
 event on each stream the instance is in and, when the save moved it, the deleted event on each
-stream it left; a delete publishes the deleted event on each of its streams. Bulk writes send no
-signals: publish_saved() and track_changes() publish what the bindings would have.
+stream it left; a delete publishes the deleted event on each of its streams. The deleted event
+carries what the saved event does unless the binding says otherwise. Bulk writes send no signals:
+publish_saved() and track_changes() publish what the bindings would have.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
@@ -23,6 +24,7 @@ from django.db.transaction import TransactionManagementError
 from liveevents.conf import get_config
 from liveevents.models import Event
 from liveevents.publish import encode_data, publish_many
+from liveevents.rendering import TemplateFragment
 from liveevents.sse import check_field_value
 from liveevents.streams import get_stream
 
@@ -42,7 +44,19 @@ _BEFORE = "_liveevents_streams_before"
 
 
 def primary_key_only(instance: models.Model) -> dict[str, Any]:
+    """A serializer of the primary key alone, `{"pk": 42}`: for a deleted event that carries no
+    more than the key (`serialize_deleted=primary_key_only`)."""
     return {"pk": instance.pk}
+
+
+def deleted_serializer(serialize: Serializer[M]) -> Serializer[M]:
+    """What a deleted event carries when bind() is given no serialize_deleted: what the saved
+    event carries, so that a client finds the row on a delete the way it finds it on a save (the
+    instance still holds its fields in post_delete). A rendered template is rendered with
+    `action` "deleted", so that it can tell the two apart (and remove the row, not show it)."""
+    if isinstance(serialize, TemplateFragment):
+        return replace(serialize, action="deleted")
+    return serialize
 
 
 @dataclass(frozen=True)
@@ -167,12 +181,16 @@ def bind(
     saved_event: str,
     deleted_event: str | None = None,
     serialize: Serializer[M],
-    serialize_deleted: Serializer[M] = primary_key_only,
+    serialize_deleted: Serializer[M] | None = None,
 ) -> ModelBinding[M]:
     """Publish `saved_event` after each save of `model` and, if given, `deleted_event` after each
     delete: on `stream`, a declared stream, or on the streams `streams(instance)` names, each a
     declared stream or a member of a declared family. When a save changes an instance's streams,
-    it gets `deleted_event` on each stream it left, in the save's transaction."""
+    it gets `deleted_event` on each stream it left, in the save's transaction.
+
+    `serialize(instance)` is a saved event's data; `serialize_deleted(instance)` a deleted
+    event's, by default the same as a saved event's (a rendered() template gets `action`
+    "deleted"): see deleted_serializer()."""
     if (stream is None) == (streams is None):
         raise ImproperlyConfigured(
             f"Bind {model._meta.label} with stream='name' (one stream) or streams=callable "
@@ -212,7 +230,7 @@ def bind(
         saved_event,
         deleted_event,
         serialize,
-        serialize_deleted,
+        deleted_serializer(serialize) if serialize_deleted is None else serialize_deleted,
         routed=streams is not None,
         key=f"{model._meta.label}:{target}:{saved_event}",
     )
@@ -253,6 +271,11 @@ def unbind(binding: ModelBinding[Any]) -> None:
 def bindings_of(model: type[models.Model]) -> list[ModelBinding[Any]]:
     """The bindings of `model`, in the order they were made."""
     return list(_bindings.get(model, ()))
+
+
+def bound_models() -> list[type[models.Model]]:
+    """The models that have bindings."""
+    return [model for model, bindings in _bindings.items() if bindings]
 
 
 # Bulk writes -------------------------------------------------------------------------------------

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.core.checks import Error, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DEFAULT_DB_ALIAS, router
+from django.db.utils import load_backend
 
 from liveevents import metrics
+from liveevents.bindings import bound_models
 from liveevents.conf import CONFIG_DEFAULTS
+from liveevents.models import Event, Stream
+from liveevents.servers import how_to_serve_asgi
 
 
 @register()
@@ -48,29 +56,90 @@ def check_asgi(**kwargs: Any) -> list[Error | Warning]:
                 id="liveevents.W001",
             )
         )
-    apps = list(settings.INSTALLED_APPS)
-    if (
-        "daphne" in apps
-        and "django.contrib.staticfiles" in apps
-        and apps.index("daphne") > apps.index("django.contrib.staticfiles")
-    ):
+    # With daphne installed but after staticfiles, runserver does not serve ASGI either; daphne's
+    # own check says so (daphne.E001), and saying it twice would only add noise.
+    if not apps.is_installed("daphne"):
         errors.append(
             Warning(
-                "'daphne' comes after 'django.contrib.staticfiles' in INSTALLED_APPS, so runserver "
-                "will not serve ASGI and streams will not work under it.",
-                hint="Move 'daphne' before 'django.contrib.staticfiles'.",
+                "'daphne' is not in INSTALLED_APPS, so runserver serves WSGI, and stream views "
+                "cannot stream under WSGI (they answer 500).",
+                hint=f"{how_to_serve_asgi()} A project that never serves streams with runserver "
+                "can add 'liveevents.W002' to SILENCED_SYSTEM_CHECKS.",
                 id="liveevents.W002",
             )
         )
     if "django.middleware.gzip.GZipMiddleware" in getattr(settings, "MIDDLEWARE", []):
         errors.append(
             Warning(
-                "GZipMiddleware is enabled; liveevents marks its streams so they are not compressed, "
-                "but a compressing proxy in front must exempt text/event-stream too.",
+                "GZipMiddleware is enabled; liveevents' stream views keep it from compressing their "
+                "responses, but a compressing proxy in front must exempt text/event-stream too.",
                 id="liveevents.W003",
             )
         )
     return errors
+
+
+# What liveevents needs of a SQLite database that several processes write (the server, the admin,
+# a shell, a management command): WAL, so that readers never block the writer; the write lock
+# taken at BEGIN, so that two transactions that read and then write cannot deadlock on upgrading
+# their locks (SQLite fails one at once, whatever the timeout); and a timeout to queue for it.
+SQLITE_OPTIONS = {"init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE", "timeout": 20}
+_WAL = re.compile(r"journal_mode\s*=\s*['\"]?wal\b", re.IGNORECASE)
+
+
+@register()
+def check_databases(**kwargs: Any) -> list[Warning]:
+    warnings: list[Warning] = []
+    databases = getattr(settings, "DATABASES", {})
+    for alias in written_databases():
+        config = databases.get(alias)
+        if not isinstance(config, dict) or not _is_sqlite(config.get("ENGINE")):
+            continue
+        options = config.get("OPTIONS") or {}
+        missing = []
+        if not _WAL.search(str(options.get("init_command", ""))):
+            missing.append("WAL journal mode (init_command)")
+        # EXCLUSIVE takes the write lock at BEGIN as well (and in WAL mode still lets readers read).
+        if str(options.get("transaction_mode", "")).upper() not in ("IMMEDIATE", "EXCLUSIVE"):
+            missing.append('"transaction_mode": "IMMEDIATE"')
+        if not isinstance(options.get("timeout"), (int, float)) or options["timeout"] <= 0:
+            missing.append("a timeout")
+        if missing:
+            warnings.append(
+                Warning(
+                    f"The {alias!r} database is SQLite without {_listed(missing)} in its OPTIONS: "
+                    "liveevents writes the event log in the transaction of each bound save, and "
+                    "concurrent writers (the server, the admin, a shell, a management command) can "
+                    "then fail with 'database is locked'.",
+                    hint=f'Set DATABASES[{json.dumps(alias)}]["OPTIONS"] = {json.dumps(SQLITE_OPTIONS)} '
+                    "(an init_command of your own goes after the PRAGMA).",
+                    id="liveevents.W004",
+                )
+            )
+    return warnings
+
+
+def written_databases() -> list[str]:
+    """The databases liveevents writes to: the default one (publish() opens its transaction there
+    when it is given no database), the ones the event log's models are routed to, and those the
+    bound models are saved to (their bindings publish in the save's database)."""
+    aliases = [DEFAULT_DB_ALIAS, router.db_for_write(Stream), router.db_for_write(Event)]
+    aliases += [router.db_for_write(model) for model in bound_models()]
+    return list(dict.fromkeys(aliases))
+
+
+def _listed(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _is_sqlite(engine: object) -> bool:
+    if not isinstance(engine, str):
+        return False
+    try:
+        # SQLite's own backend, or one built on it (SpatiaLite, a project's subclass).
+        return bool(load_backend(engine).DatabaseWrapper.vendor == "sqlite")
+    except ImproperlyConfigured:
+        return False  # Django reports an ENGINE it cannot load itself
 
 
 @register()

@@ -1,8 +1,10 @@
 """Rendered bindings: a Django template per change, whose HTML fragment is the event's data.
 
     bind(Order, stream="order-rows", saved_event="orderRow", deleted_event="orderGone",
-         serialize=rendered("orders/row.html"),
-         serialize_deleted=rendered("orders/row.html", action="deleted"))
+         serialize=rendered("orders/row.html"))
+
+A deleted event renders the same template with `action` "deleted", unless the binding is given a
+serialize_deleted of its own.
 
 A fragment is a string, which publish() logs as it is: replay, gap repair and streamReset treat it
 as any other event. htmx's SSE extension swaps it into pages (sse-swap, hx-swap-oob).
@@ -53,7 +55,8 @@ def rendered(
     change: the event's data is the HTML, autoescaped as any Django template.
 
     The template gets the instance as `instance` and under its model's name (`order`), `action`
-    ("saved", or "deleted" for serialize_deleted), and what `context(instance)` returns. It is
+    ("saved", or "deleted" for a deleted event: bind() renders `serialize` with "deleted" when
+    it is given no serialize_deleted), and what `context(instance)` returns. It is
     rendered once per change for every reader, without a request: no `request`, `user`,
     `csrf_token` or context processors. It runs in the transaction that publishes the event, so
     it may read the database; one that shows more than the instance (a whole table) calls

@@ -13,7 +13,6 @@ from django.http import HttpRequest, HttpResponse
 from liveevents.access import Refusal
 
 CONTENT_TYPE = "text/event-stream; charset=utf-8"
-GZIP_MIDDLEWARE = "django.middleware.gzip.GZipMiddleware"
 
 
 @cache
@@ -35,8 +34,11 @@ def _clear_headers(**kwargs: Any) -> None:
 
 def stream_headers(request: HttpRequest) -> list[tuple[str, str]]:
     """The headers of a 200 stream response. The router, which skips Django's middleware, also
-    sends what SecurityMiddleware and XFrameOptionsMiddleware would add (middleware_headers)."""
-    headers = [
+    sends what SecurityMiddleware and XFrameOptionsMiddleware would add (middleware_headers).
+
+    No Content-Encoding: a stream is never compressed, and an empty one says nothing to a client.
+    The view keeps GZipMiddleware away through its request (views._respond); the router runs none."""
+    return [
         ("Content-Type", CONTENT_TYPE),
         ("Cache-Control", "no-cache"),
         # nginx and other proxies: pass each event on at once.
@@ -44,10 +46,6 @@ def stream_headers(request: HttpRequest) -> list[tuple[str, str]]:
         # Cross-origin requests are answered with other headers (CORS, by the project's middleware).
         ("Vary", "origin"),
     ]
-    if GZIP_MIDDLEWARE in settings.MIDDLEWARE:
-        # Any Content-Encoding, even empty, keeps GZipMiddleware from buffering the stream.
-        headers.append(("Content-Encoding", ""))
-    return headers
 
 
 def middleware_headers(request: HttpRequest) -> list[tuple[str, str]]:

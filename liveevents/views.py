@@ -4,10 +4,12 @@ metrics endpoint, which a project routes itself."""
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import AsyncGenerator
-from typing import TYPE_CHECKING
 
+from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.utils.log import log_response
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
@@ -17,22 +19,26 @@ from liveevents.delivery import stream_body
 from liveevents.metrics import exposition
 from liveevents.pacer import pacer_of
 from liveevents.responses import refusal_response, stream_headers
+from liveevents.servers import how_to_serve_asgi
 
-if TYPE_CHECKING:
-    from django.core.handlers.asgi import ASGIRequest
+logger = logging.getLogger(__name__)
 
 
 @csrf_exempt  # GET only: other methods get 405 rather than a CSRF 403.
 @require_GET
-async def stream_view(request: ASGIRequest, stream: str) -> HttpResponseBase:
+async def stream_view(request: HttpRequest, stream: str) -> HttpResponseBase:
     """Serve `stream` as text/event-stream to readers its declaration allows."""
+    if not isinstance(request, ASGIRequest):
+        return _needs_asgi(request)
     return _respond(request, await check_request(request, stream))
 
 
 @csrf_exempt
 @require_GET
-async def streams_view(request: ASGIRequest) -> HttpResponseBase:
+async def streams_view(request: HttpRequest) -> HttpResponseBase:
     """Serve the streams named by `?stream=` over one connection, ids being cursors."""
+    if not isinstance(request, ASGIRequest):
+        return _needs_asgi(request)
     return _respond(request, await check_request(request, None))
 
 
@@ -42,6 +48,34 @@ def _respond(request: ASGIRequest, answer: Admission | Refusal) -> HttpResponseB
     response = _StreamingResponse(answer, stream_body(answer, pacer_of(request.scope)))
     for name, value in stream_headers(request):
         response[name] = value
+    # A compressing middleware (GZipMiddleware) reads the request's Accept-Encoding when the
+    # response passes it. A stream is never compressed (a compressor or a proxy may hold events
+    # back to fill a block), so this request takes no encoding: unlike a Content-Encoding header
+    # on the response, which would keep GZipMiddleware away too, nothing is sent.
+    request.META["HTTP_ACCEPT_ENCODING"] = "identity"
+    return response
+
+
+def _needs_asgi(request: HttpRequest) -> HttpResponse:
+    # A 500, not a 503: the server is set up wrong and stays so, where a 503 would tell clients
+    # and proxies that waiting helps. Under WSGI a stream could not run: its body would be read
+    # to the end before a byte is sent, and it never ends.
+    response = refusal_response(
+        Refusal(
+            500,
+            "Streams need an ASGI server; this one serves WSGI. " + how_to_serve_asgi(),
+        )
+    )
+    # One record per request, saying what to do; Django's "Internal Server Error" line for the
+    # same response would only repeat it, so this one marks the response as logged.
+    log_response(
+        "Stream %s answered 500: streams need an ASGI server, and this request came through WSGI. %s",
+        request.path,
+        how_to_serve_asgi(),
+        response=response,
+        request=request,
+        logger=logger,
+    )
     return response
 
 

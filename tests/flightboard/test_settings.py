@@ -11,16 +11,17 @@ from typing import Any
 
 import pytest
 from channels_redis.core import RedisChannelLayer
+from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 
 import flightboard.settings
 from benchmarks.support.sites import MANAGE, site_env
-from liveevents.checks import check_asgi, check_settings
+from liveevents.checks import check_asgi, check_databases, check_settings
 
 
 def test_project_settings_pass_every_check_but_the_silenced_w001(settings: Any) -> None:
     settings.DEBUG = False
-    messages = check_asgi() + check_settings()
+    messages = check_asgi() + check_settings() + check_databases()
     assert [message.id for message in messages] == ["liveevents.W001"]
     assert all(message.is_silenced() for message in messages)
 
@@ -31,6 +32,16 @@ def test_w001_is_silenced_by_flightboard_but_not_by_a_project_that_does_not_ask(
     [warning] = check_asgi()
     assert warning.id == "liveevents.W001"
     assert not warning.is_silenced()
+
+
+def test_the_default_sqlite_database_passes_w004(monkeypatch: pytest.MonkeyPatch) -> None:
+    # WAL, immediate transactions and a timeout: the simulator, the admin and the streams write
+    # the same file at once.
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    databases = site_settings(monkeypatch)["DATABASES"]
+    assert databases["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    monkeypatch.setattr(django_settings, "DATABASES", databases)
+    assert check_databases() == []
 
 
 # Settings from the environment --------------------------------------------------------------

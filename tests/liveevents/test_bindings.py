@@ -78,14 +78,49 @@ def test_note_create_update_delete_publish_in_order(db: None) -> None:
     assert events("notes") == [
         (1, "noteSaved", {"id": pk, "title": "First", "body": "line 1\nline 2"}),
         (2, "noteSaved", {"id": pk, "title": "First, edited", "body": "line 1\nline 2"}),
-        (3, "noteDeleted", {"pk": pk}),
+        (3, "noteDeleted", {"id": pk, "title": "First, edited", "body": "line 1\nline 2"}),
     ]
+
+
+def test_a_deleted_event_carries_what_the_saved_event_does_by_default(
+    db: None, scratch_stream: str, bind_scratch: Callable[..., ModelBinding]
+) -> None:
+    # A client that finds its row by the saved event's "id" finds it on a delete too.
+    bind_scratch(
+        Note,
+        saved_event="orderSaved",
+        deleted_event="orderDeleted",
+        serialize=lambda note: {"id": note.pk, "status": note.title},
+    )
+    note = Note.objects.create(title="packed")
+    pk = note.pk
+    note.delete()
+    assert events(scratch_stream) == [
+        (1, "orderSaved", {"id": pk, "status": "packed"}),
+        (2, "orderDeleted", {"id": pk, "status": "packed"}),
+    ]
+
+
+def test_an_explicit_serialize_deleted_is_what_a_deleted_event_carries(
+    db: None, scratch_stream: str, bind_scratch: Callable[..., ModelBinding]
+) -> None:
+    bind_scratch(
+        Note,
+        saved_event="saved",
+        deleted_event="deleted",
+        serialize=lambda note: {"id": note.pk, "title": note.title},
+        serialize_deleted=primary_key_only,
+    )
+    note = Note.objects.create(title="x")
+    pk = note.pk
+    note.delete()
+    assert events(scratch_stream)[-1] == (2, "deleted", {"pk": pk})
 
 
 def test_queryset_delete_publishes_one_removal_per_row(db: None) -> None:
     notes = [Note.objects.create(title=f"n{n}") for n in range(3)]
     Note.objects.filter(title__in=["n0", "n2"]).delete()
-    deleted = [data["pk"] for _, name, data in events("notes") if name == "noteDeleted"]
+    deleted = [data["id"] for _, name, data in events("notes") if name == "noteDeleted"]
     assert sorted(deleted) == sorted([notes[0].pk, notes[2].pk])
 
 
@@ -183,11 +218,10 @@ def test_a_second_binding_publishes_on_its_own_stream_until_unbound(db: None, sc
     assert isinstance(binding, ModelBinding)
     try:
         note = Note.objects.create(title="both")
-        pk = note.pk
         note.delete()
         assert events(scratch_stream) == [
             (1, "scratchSaved", {"title": "both"}),
-            (2, "scratchDeleted", {"pk": pk}),
+            (2, "scratchDeleted", {"title": "both"}),
         ]
     finally:
         unbind(binding)
@@ -416,6 +450,33 @@ def test_a_delete_publishes_the_deleted_event_on_each_stream(db: None, routed: M
     assert len(Event.objects.filter(event="ticketRemoved")) == 2
 
 
+def test_a_routed_binding_removes_with_its_saved_data_by_default(db: None) -> None:
+    declare_stream("desk.{name}", readers=PUBLIC)
+    binding = bind(
+        Ticket,
+        streams=lambda ticket: [f"desk.{ticket.queue}"],
+        saved_event="row",
+        deleted_event="rowGone",
+        serialize=lambda ticket: {"id": ticket.pk, "title": ticket.title, "desk": ticket.queue},
+    )
+    try:
+        ticket = Ticket.objects.create(title="Printer", queue="a")
+        pk = ticket.pk
+        ticket.queue = "b"
+        ticket.save()
+        ticket.title = "Printer, fixed"
+        publish_deleted([ticket])
+        ticket.delete()
+        # The stream it left hears of it as it is now, in the saved events' shape.
+        moved = {"id": pk, "title": "Printer", "desk": "b"}
+        assert names("desk.a") == [("row", {**moved, "desk": "a"}), ("rowGone", moved)]
+        fixed = {**moved, "title": "Printer, fixed"}
+        assert names("desk.b") == [("row", moved), ("rowGone", fixed), ("rowGone", fixed)]
+    finally:
+        unbind(binding)
+        forget_stream("desk.{name}")
+
+
 def test_a_routed_binding_without_a_deleted_event_sends_no_removals(
     db: None, routed: ModelBinding[Ticket]
 ) -> None:
@@ -469,23 +530,23 @@ def test_two_routed_bindings_of_a_model_publish_each_on_its_own_streams(db: None
     )
     try:
         ticket = Ticket.objects.create(title="Printer", queue="a")
-        pk = ticket.pk
         ticket.queue = "b"
         ticket.save()
         publish_saved([ticket])
         ticket.delete()
         assert [(name, data) for _, name, data in events("ticket-json.a")] == [
             ("ticketSaved", {"title": "Printer"}),
-            ("ticketRemoved", {"pk": pk}),
+            ("ticketRemoved", {"title": "Printer"}),
         ]
         assert [name for _, name, _ in events("ticket-json.b")] == ["ticketSaved"] * 2 + ["ticketRemoved"]
         html = Event.objects.filter(stream__name__startswith="ticket-html.").order_by("stream_id", "sequence")
+        # Each binding's deleted events carry what its saved events do: HTML on the HTML streams.
         assert list(html.values_list("stream_id", "event", "data")) == [
             ("ticket-html.a", "ticketSaved", "<li>Printer</li>"),
-            ("ticket-html.a", "ticketRemoved", f'{{"pk":{pk}}}'),
+            ("ticket-html.a", "ticketRemoved", "<li>Printer</li>"),
             ("ticket-html.b", "ticketSaved", "<li>Printer</li>"),
             ("ticket-html.b", "ticketSaved", "<li>Printer</li>"),
-            ("ticket-html.b", "ticketRemoved", f'{{"pk":{pk}}}'),
+            ("ticket-html.b", "ticketRemoved", "<li>Printer</li>"),
         ]
     finally:
         unbind(as_json)

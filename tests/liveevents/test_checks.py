@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
-from django.core.checks import Error, Warning
+from django.core.checks import Error, Warning, run_checks
 
 from liveevents import metrics
-from liveevents.checks import check_asgi, check_settings
+from liveevents.checks import check_asgi, check_databases, check_settings, written_databases
 
 IN_MEMORY = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 REDIS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": ["redis://x"]}}}
@@ -101,28 +101,41 @@ def test_no_w001_with_a_layer_that_crosses_processes(settings: Any) -> None:
     assert check_asgi() == []
 
 
-# liveevents.W002: daphne after staticfiles -----------------------------------------------------
+# liveevents.W002: runserver would not serve ASGI ------------------------------------------------
 
 
-def test_w002_when_daphne_comes_after_staticfiles(settings: Any) -> None:
+def test_w002_without_daphne_says_how_to_serve_streams(settings: Any) -> None:
+    settings.DEBUG = True
+    settings.INSTALLED_APPS = [app for app in django_settings.INSTALLED_APPS if app != "daphne"]
+    warnings = check_asgi()
+    assert ids(warnings) == ["liveevents.W002"]
+    assert "runserver serves WSGI" in warnings[0].msg
+    hint = warnings[0].hint or ""
+    assert "add 'daphne' to INSTALLED_APPS before 'django.contrib.staticfiles'" in hint
+    assert "`daphne tests.notes.settings:application`" in hint
+    assert "`uvicorn tests.notes.settings:application`" in hint
+
+
+def test_w002_when_daphne_is_installed_by_its_app_config(settings: Any) -> None:
+    settings.DEBUG = True
+    apps = [app for app in django_settings.INSTALLED_APPS if app != "daphne"]
+    settings.INSTALLED_APPS = ["daphne.apps.DaphneConfig", *apps]
+    assert check_asgi() == []
+
+
+def test_daphne_after_staticfiles_is_daphnes_error_alone(settings: Any) -> None:
     settings.DEBUG = True
     apps = [app for app in django_settings.INSTALLED_APPS if app != "daphne"]
     settings.INSTALLED_APPS = [*apps, "daphne"]
-    warnings = check_asgi()
-    assert ids(warnings) == ["liveevents.W002"]
-    assert "before 'django.contrib.staticfiles'" in (warnings[0].hint or "")
+    reported = ids(run_checks())
+    assert reported.count("daphne.E001") == 1
+    assert "liveevents.W002" not in reported
 
 
 def test_no_w002_when_daphne_comes_first(settings: Any) -> None:
     settings.DEBUG = True
     apps = list(django_settings.INSTALLED_APPS)
     assert apps.index("daphne") < apps.index("django.contrib.staticfiles")
-    assert check_asgi() == []
-
-
-def test_no_w002_without_daphne(settings: Any) -> None:
-    settings.DEBUG = True
-    settings.INSTALLED_APPS = [app for app in django_settings.INSTALLED_APPS if app != "daphne"]
     assert check_asgi() == []
 
 
@@ -141,6 +154,106 @@ def test_no_w003_without_gzip_middleware(settings: Any) -> None:
     settings.DEBUG = True
     assert "django.middleware.gzip.GZipMiddleware" not in django_settings.MIDDLEWARE
     assert check_asgi() == []
+
+
+# liveevents.W004: SQLite that concurrent writers would find locked ------------------------------
+
+SQLITE = "django.db.backends.sqlite3"
+GOOD_OPTIONS = {"init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE", "timeout": 20}
+
+
+@pytest.fixture
+def databases(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Set DATABASES for the check alone: the connections the tests use keep theirs."""
+
+    def use(**configs: dict[str, Any]) -> None:
+        monkeypatch.setattr(django_settings, "DATABASES", configs)
+
+    return use
+
+
+def test_the_test_project_passes_w004() -> None:
+    assert check_databases() == []
+
+
+def test_w004_for_a_new_projects_sqlite_gives_the_options_to_paste(databases: Any) -> None:
+    # What `django-admin startproject` writes.
+    databases(default={"ENGINE": SQLITE, "NAME": "db.sqlite3"})
+    [warning] = check_databases()
+    assert warning.id == "liveevents.W004"
+    assert isinstance(warning, Warning)
+    assert warning.msg.startswith(
+        "The 'default' database is SQLite without WAL journal mode (init_command), "
+        '"transaction_mode": "IMMEDIATE" and a timeout in its OPTIONS: '
+    )
+    assert "database is locked" in warning.msg
+    assert (warning.hint or "").startswith(
+        'Set DATABASES["default"]["OPTIONS"] = {"init_command": "PRAGMA journal_mode=WAL;", '
+        '"transaction_mode": "IMMEDIATE", "timeout": 20}'
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "missing"),
+    [
+        ({**GOOD_OPTIONS, "init_command": "PRAGMA synchronous=NORMAL;"}, "WAL journal mode"),
+        ({**GOOD_OPTIONS, "init_command": "PRAGMA journal_mode=DELETE;"}, "WAL journal mode"),
+        ({k: v for k, v in GOOD_OPTIONS.items() if k != "transaction_mode"}, '"transaction_mode"'),
+        ({**GOOD_OPTIONS, "transaction_mode": "DEFERRED"}, '"transaction_mode"'),
+        ({k: v for k, v in GOOD_OPTIONS.items() if k != "timeout"}, "a timeout"),
+    ],
+)
+def test_w004_names_what_is_missing(databases: Any, options: dict[str, Any], missing: str) -> None:
+    databases(default={"ENGINE": SQLITE, "NAME": "db.sqlite3", "OPTIONS": options})
+    [warning] = check_databases()
+    named = warning.msg.split(" without ")[1].split(" in its OPTIONS")[0]
+    assert named.startswith(missing)
+    assert ", " not in named and " and " not in named  # only what is missing
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        GOOD_OPTIONS,
+        {"init_command": "PRAGMA journal_mode = 'wal'; PRAGMA synchronous=NORMAL;",
+         "transaction_mode": "exclusive", "timeout": 5.5},
+    ],
+)  # fmt: skip
+def test_no_w004_for_sqlite_set_up_for_concurrent_writers(databases: Any, options: dict[str, Any]) -> None:
+    databases(default={"ENGINE": SQLITE, "NAME": "db.sqlite3", "OPTIONS": options})
+    assert check_databases() == []
+
+
+def test_no_w004_for_postgresql(databases: Any) -> None:
+    databases(default={"ENGINE": "django.db.backends.postgresql", "NAME": "shop"})
+    assert check_databases() == []
+
+
+def test_w004_for_the_database_the_event_log_is_routed_to(databases: Any, settings: Any) -> None:
+    settings.DATABASE_ROUTERS = ["tests.liveevents.test_checks.LogElsewhere"]
+    assert written_databases() == ["default", "events"]
+    databases(
+        default={"ENGINE": "django.db.backends.postgresql", "NAME": "shop"},
+        events={"ENGINE": SQLITE, "NAME": "events.sqlite3", "OPTIONS": {"timeout": 20}},
+    )
+    [warning] = check_databases()
+    assert "'events' database" in warning.msg
+    assert 'DATABASES["events"]' in (warning.hint or "")
+
+
+def test_w004_ignores_databases_liveevents_does_not_write(databases: Any) -> None:
+    databases(
+        default={"ENGINE": "django.db.backends.postgresql", "NAME": "shop"},
+        archive={"ENGINE": SQLITE, "NAME": "archive.sqlite3"},
+    )
+    assert check_databases() == []
+
+
+class LogElsewhere:
+    """A database router that keeps the event log in a database of its own."""
+
+    def db_for_write(self, model: type[Any], **hints: Any) -> str | None:
+        return "events" if model._meta.app_label == "liveevents" else None
 
 
 # liveevents.E003 / E004: the LIVEEVENTS dict --------------------------------------------------

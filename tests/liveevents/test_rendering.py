@@ -86,6 +86,30 @@ def test_the_same_model_feeds_its_json_stream_and_its_html_stream(
     ]
 
 
+def test_a_rendered_binding_renders_its_template_for_a_delete_by_default(db: None) -> None:
+    # Without serialize_deleted, a delete renders the saved events' template with action "deleted":
+    # the removal, not the row as it was.
+    declare_stream(HTML_STREAM, readers=PUBLIC)
+    binding = bind(
+        Bulletin,
+        stream=HTML_STREAM,
+        saved_event="bulletinItem",
+        deleted_event="bulletinItem",
+        serialize=rendered("notes/bulletin.html", context=lambda bulletin: {"board": "B"}),
+    )
+    try:
+        bulletin = Bulletin.objects.create(text="Gate B12")
+        pk = bulletin.pk
+        bulletin.delete()
+        assert logged(HTML_STREAM) == [
+            (1, "bulletinItem", f'<li id="bulletin-{pk}" hx-swap-oob="true">Gate B12 on B</li>'),
+            (2, "bulletinItem", f'<li id="bulletin-{pk}" hx-swap-oob="delete"></li>'),
+        ]
+    finally:
+        unbind(binding)
+        forget_stream(HTML_STREAM)
+
+
 def test_more_context_comes_from_a_callable_of_the_instance(db: None) -> None:
     fragment = rendered("notes/bulletin.html", context=lambda bulletin: {"board": f"board {bulletin.pk}"})
     bulletin = Bulletin.objects.create(text="Gate B12")

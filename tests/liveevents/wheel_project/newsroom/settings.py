@@ -20,7 +20,10 @@ DATABASES = {
     }
 }
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-SILENCED_SYSTEM_CHECKS = ["liveevents.W001"]  # one process; other writers arrive within a second
+SILENCED_SYSTEM_CHECKS = [
+    "liveevents.W001",  # one process; other writers arrive within a second
+    "liveevents.W002",  # served by `daphne newsroom.asgi:application`, never by runserver
+]
 ROOT_URLCONF = "newsroom.urls"
 ASGI_APPLICATION = "newsroom.asgi.application"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
