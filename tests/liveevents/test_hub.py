@@ -343,3 +343,52 @@ async def test_heads_read_with_one_array_on_postgresql_are_the_logs(
 
     heads = await sync_to_async(write_then_read)()
     assert heads == {name: StreamHead(2, name == "flight.3") for name in names[::3]}
+
+
+async def test_events_that_come_while_a_stream_is_paced_are_written_together_in_order(
+    quiet_hub: StreamHub,
+) -> None:
+    """After a flush whose writes took d, the next one waits d: events meanwhile queue, then go
+    out in one write per connection, in order, and none is lost or repeated."""
+    responses = await opened(3)
+    await sync_to_async(publish)("bulletins", "tick", {"n": 0})
+    for response in responses:
+        await response.read_events(1)
+    state = quiet_hub.streams["bulletins"]
+    # As if the last flush's writes had taken 200 ms: the next may not happen before this.
+    state.quiet_until = time.monotonic() + 0.2
+    for n in range(1, 4):
+        await sync_to_async(publish)("bulletins", "tick", {"n": n})
+    await asyncio.sleep(0.05)
+    assert state.flush is not None  # planned, not yet done
+    assert all(len(response.events) == 1 for response in responses)
+    for response in responses:
+        chunk = await response._next_chunk(2)  # the one write that carries all three
+        assert chunk.count(b"event: tick") == 3
+        assert [json.loads(e.data)["n"] for e in response.events] == [0, 1, 2, 3]
+        assert response.ids == sorted(set(response.ids))
+    assert state.flush is None
+
+
+async def test_a_stream_with_few_connections_is_flushed_at_once(quiet_hub: StreamHub) -> None:
+    """Pacing costs a lone board nothing: the wait after a flush is as long as its writes took."""
+    (response,) = await opened(1)
+    for n in range(5):
+        await sync_to_async(publish)("bulletins", "tick", {"n": n})
+        await response.read_events(n + 1, timeout=1)
+    state = quiet_hub.streams["bulletins"]
+    assert state.quiet_until - time.monotonic() < 0.05
+
+
+async def test_a_planned_flush_is_cancelled_when_the_stream_is_forgotten(quiet_hub: StreamHub) -> None:
+    (response,) = await opened(1)
+    state = quiet_hub.streams["bulletins"]
+    state.quiet_until = time.monotonic() + 10
+    await sync_to_async(publish)("bulletins", "tick", {"n": 1})
+    await asyncio.sleep(0.05)
+    planned = state.flush
+    assert planned is not None
+    await response.disconnect()
+    await quiet_hub.tick()  # forgets streams nobody follows
+    assert "bulletins" not in quiet_hub.streams
+    assert planned.cancelled()
