@@ -188,6 +188,20 @@ TARGET_PAIRS = {
     "liveevents-uvicorn": "eventstream-daphne",
     "liveevents-granian": "eventstream-daphne",
     "liveevents-redis": "eventstream-redis",
+    "liveevents-daphne-redis": "eventstream-redis",
+    "liveevents-uvicorn-redis": "eventstream-redis",
+    "liveevents-granian-redis": "eventstream-redis",
+}
+
+# Sustained throughput into the throughput step's streams with p99 within the limit, as a share of
+# Nchan's in the same run: at least Nchan's on uvicorn and granian, at least half on daphne.
+THROUGHPUT_TARGETS = {
+    "liveevents-daphne": 0.5,
+    "liveevents-uvicorn": 1.0,
+    "liveevents-granian": 1.0,
+    "liveevents-daphne-redis": 0.5,
+    "liveevents-uvicorn-redis": 1.0,
+    "liveevents-granian-redis": 1.0,
 }
 
 
@@ -251,6 +265,18 @@ def target_rows(results: dict[str, Any], connections: list[int]) -> list[list[st
                 "reconnect storm: all replayed ≤ 10 s, no error (every run)", f"{n:,}", f"`{peer}`",
                 cell(seconds, 1, " s"), worst, f"storm errors {int(sum(errors))}", verdict(ok),
             ])  # fmt: skip
+    nchan_rate = median_or_none(throughput_values(results, "nchan", "max_rate"))
+    streams = lookup(results, "meta", "config", "throughput_connections")
+    for peer, share in THROUGHPUT_TARGETS.items():
+        rate = median_or_none(throughput_values(results, peer, "max_rate"))
+        if peer not in present or rate is None:
+            continue
+        label = "½ Nchan" if share == 0.5 else "Nchan"
+        rows.append([
+            f"events/s with p99 ≤ 1 s: ≥ {label}", f"{streams:,}" if streams else "—", f"`{peer}`",
+            fmt_number(rate), "", f"{rate / nchan_rate:.2f}×" if nchan_rate else "—",
+            verdict(rate >= share * nchan_rate if nchan_rate else None),
+        ])  # fmt: skip
     for peer in TARGET_PAIRS:
         if peer not in present:
             continue
