@@ -109,7 +109,7 @@ def scope(path: str, query: str = "") -> dict[str, Any]:
     }  # fmt: skip
 
 
-async def measure(connections: int, events: int, repeat: int) -> dict[str, Any]:
+async def measure(connections: int, events: int, repeat: int, modes: list[str]) -> dict[str, Any]:
     from flightboard.asgi import application
     from liveevents.hub import get_hub
     from liveevents.wakeup import EVENT_MESSAGE
@@ -126,7 +126,7 @@ async def measure(connections: int, events: int, repeat: int) -> dict[str, Any]:
         )  # fmt: skip
 
     results: dict[str, Any] = {}
-    for mode in MODES:
+    for mode in modes:
         path, query = (
             ("/events/", "stream=flights&stream=announcements")
             if mode == "multiplexed"
@@ -192,18 +192,19 @@ def arrival_latencies(conns: list[Connection], handed: list[float], base: int) -
     return sorted(latencies)
 
 
-def child(connections: int, events: int, repeat: int) -> None:
+def child(connections: int, events: int, repeat: int, modes: list[str]) -> None:
     import django
 
     django.setup()
-    results = asyncio.run(measure(connections, events, repeat))
+    results = asyncio.run(measure(connections, events, repeat, modes))
     print(json.dumps(results))
 
 
-def run(connections: int, events: int, repeat: int, env: dict[str, str]) -> dict[str, Any]:
+def run(connections: int, events: int, repeat: int, modes: list[str], env: dict[str, str]) -> dict[str, Any]:
     command = [
         sys.executable, "-m", "benchmarks.delivery_cost", "--child",
         "--connections", str(connections), "--events", str(events), "--repeat", str(repeat),
+        "--modes", ",".join(modes),
     ]  # fmt: skip
     completed = subprocess.run(command, cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=1800)
     if completed.returncode:
@@ -217,8 +218,7 @@ def report(
     out(f"CPU per connection per delivered event, {connections} connections, {events} events per run")
     out("| arrival | ns CPU per connection and event | p99 hand-over to write (ms) | runs (ns CPU) |")
     out("|---|---|---|---|")
-    for mode in MODES:
-        r = results[mode]
+    for mode, r in results.items():
         runs = ", ".join(f"{v:,}" for v in r["runs"])
         out(f"| {mode} | {r['ns']:,.0f} | {r['p99_ms']:.1f} | {runs} |")
 
@@ -230,11 +230,15 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=1000)
     parser.add_argument("--events", type=int, default=300, help="events per run (default 300)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--modes", default=",".join(MODES), help=f"of {', '.join(MODES)} (default: all)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    modes = [mode for mode in args.modes.split(",") if mode]
+    if not modes or any(mode not in MODES for mode in modes):
+        parser.error(f"--modes: of {', '.join(MODES)}")
     if args.child:
-        child(args.connections, args.events, args.repeat)
+        child(args.connections, args.events, args.repeat, modes)
         return
     with tempfile.TemporaryDirectory(prefix="delivery-cost-") as tmp:
         # No tick, keepalive or re-check during a run: only delivery is measured.
@@ -243,7 +247,9 @@ def main() -> None:
             Path(tmp) / "var", {"LIVEEVENTS_CONFIG": json.dumps(config), "DJANGO_LOG_LEVEL": "WARNING"}
         )
         site.prepare(static=False)
-        results = run(args.connections, args.events, args.repeat, {**site.env(), "PYTHONHASHSEED": "0"})
+        results = run(
+            args.connections, args.events, args.repeat, modes, {**site.env(), "PYTHONHASHSEED": "0"}
+        )
     report(args.connections, args.events, results)
     if args.json:
         args.json.write_text(json.dumps({"connections": args.connections, "events": args.events, **results}))

@@ -137,7 +137,8 @@ class StreamHub:
             states = [await self._open(streams[0])]
         else:
             states = await asyncio.gather(*(self._open(name) for name in streams))
-        subscription = Subscription(streams, self.queue_size)
+        # The loop is the subscription's to keep, not the hub's: _hubs is keyed by loops, weakly.
+        subscription = Subscription(streams, self.queue_size, asyncio.get_running_loop())
         for state in states:
             subscription.start_ids[state.name] = state.delivered
             if state.closed:

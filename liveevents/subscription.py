@@ -18,10 +18,15 @@ class Subscription:
     A connection that falls `size` frames behind is cut off; it reconnects and replays from the log.
     """
 
-    __slots__ = ("_cut_off", "_frames", "_waiter", "closed", "overflowed", "size", "start_ids", "streams")
+    __slots__ = (
+        "_cut_off", "_frames", "_loop", "_waiter", "closed", "overflowed", "size", "start_ids", "streams",
+    )  # fmt: skip
 
-    def __init__(self, streams: tuple[str, ...], size: int) -> None:
+    def __init__(self, streams: tuple[str, ...], size: int, loop: asyncio.AbstractEventLoop) -> None:
         self.streams = streams
+        # The hub's loop, kept: asyncio.get_running_loop() costs a getpid() system call on every
+        # call (a fork check), once per event and connection in take().
+        self._loop = loop
         self.size = size
         self._frames: list[Frame] | None = None
         self._waiter: asyncio.Future[None] | None = None
@@ -61,7 +66,7 @@ class Subscription:
         """Every frame waiting, oldest first, once there is at least one (or the connection was
         cut off: then possibly none)."""
         while not self._frames and not self.overflowed:
-            self._waiter = asyncio.get_running_loop().create_future()
+            self._waiter = self._loop.create_future()
             try:
                 await self._waiter
             finally:
