@@ -1,9 +1,9 @@
 """The site's pages: the boards (all arrivals, one terminal's, all arrivals in htmx), a flight's
 page, "My flights", and following or unfollowing a flight.
 
-A page renders its state, then follows its streams from the position read before that state, so
-nothing is missed between render and connect: on the boards the cursor tag on <main> runs before
-the template reaches the rows (lazy querysets); "My flights" reads its positions here, in order.
+A page reads its state with liveevents' snapshot(): the position of its streams first, then the
+state, so a change committed in between is replayed and nothing is missed between render and
+connect. The templates render the snapshot (`live`): its streams, URL and position, and its state.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from flightboard.streams import (
     user_stream,
 )
 from liveevents.conf import get_config
-from liveevents.templatetags.liveevents import stream_cursor, streams_url
+from liveevents.snapshot import Snapshot, snapshot
 
 # The columns of a board (as the design has it), and of pages where flights of several terminals
 # meet: (data-field, heading). board.js reads them from the table's head.
@@ -53,6 +53,10 @@ def board(request: HttpRequest) -> HttpResponse:
 def htmx_board(request: HttpRequest) -> HttpResponse:
     """The arrivals board in htmx: rows and announcements rendered here, then swapped in as the
     HTML its streams carry (flightboard.fragments), from the position read before them."""
+    live = snapshot(
+        [FLIGHTS_HTML, ANNOUNCEMENTS_HTML],
+        lambda: {"flights": fragments.board_flights(), "announcements": fragments.shown_announcements()},
+    )
     return render(
         request,
         "flightboard/htmx/board.html",
@@ -60,13 +64,10 @@ def htmx_board(request: HttpRequest) -> HttpResponse:
             **_site_context(request, current=""),
             "title": "Arrivals (htmx)",
             "columns": BOARD_COLUMNS,
-            "rows_stream": FLIGHTS_HTML,
             "rows_event": fragments.FLIGHT_ROWS,
-            "ticker_stream": ANNOUNCEMENTS_HTML,
             "ticker_event": fragments.TICKER_ITEMS,
-            # Lazy: read as the template reaches them, after the position in sse-connect.
-            "flights": fragments.board_flights(),
-            "announcements": fragments.shown_announcements(),
+            "live": live,
+            **live.state,
         },
     )
 
@@ -81,10 +82,17 @@ def terminal_board(request: HttpRequest, code: str) -> HttpResponse:
 def _board(
     request: HttpRequest, stream: str, flights: QuerySet[Flight], *, title: str, terminal: str = ""
 ) -> HttpResponse:
-    # The querysets stay lazy, read as the template reaches them: the cursor, rendered by a tag on
-    # <main> above them, is read first. Whatever happens in between is replayed (and upserts are
-    # idempotent), so the page never misses an update.
-    now = timezone.now()
+    # `flights` is not read yet (a QuerySet is lazy): snapshot() reads it after the position.
+    def read() -> dict[str, Any]:
+        now = timezone.now()
+        return {
+            "flights": flights.order_by("arrival", "flight"),
+            "announcements": Announcement.objects.shown_at(now),
+            # Scheduled ones too, out of sight in a <template>: board.js shows each at its time.
+            "upcoming_announcements": Announcement.objects.starting_after(now),
+        }
+
+    live = snapshot([stream, ANNOUNCEMENTS], read)
     return render(
         request,
         "flightboard/board.html",
@@ -92,19 +100,15 @@ def _board(
             **_site_context(request, current=terminal or "all"),
             **_table_context(request, BOARD_COLUMNS, "No flights on the board."),
             "title": title,
-            "board_stream": stream,
-            "ticker_stream": ANNOUNCEMENTS,
-            "flights": flights.order_by("arrival", "flight"),
-            "announcements": Announcement.objects.shown_at(now),
-            # Scheduled ones too, out of sight in a <template>: board.js shows each at its time.
-            "upcoming_announcements": Announcement.objects.starting_after(now),
+            "live": live,
+            **live.state,
         },
     )
 
 
 def flight_page(request: HttpRequest, code: str) -> HttpResponse:
     """One flight, live through its own stream; it says so when the flight leaves the board."""
-    get_object_or_404(Flight, flight=code)
+    live = snapshot([flight_stream(code)], lambda: get_object_or_404(Flight, flight=code))
     return render(
         request,
         "flightboard/flight.html",
@@ -113,9 +117,8 @@ def flight_page(request: HttpRequest, code: str) -> HttpResponse:
             **_table_context(request, FLIGHT_COLUMNS, f"Flight {code} has left the board."),
             "title": f"Flight {code}",
             "code": code,
-            "board_stream": flight_stream(code),
-            # Read by the template after the cursor: the row as new as the position, or newer.
-            "flights": Flight.objects.filter(flight=code),
+            "live": live,
+            "flights": [live.state],
         },
     )
 
@@ -127,19 +130,30 @@ def my_flights(request: HttpRequest) -> HttpResponse:
     user = request.user
     assert user.is_authenticated  # login_required let it in
     own = user_stream(user.pk)
-    # In this order: a follow made after the follow list's position is replayed (flightFollowed
-    # adds it, once), and each flight's row is read after its stream's position.
-    own_cursor = stream_cursor(own)
-    codes = list(
-        Follow.objects.filter(user=user)
-        .order_by("flight__arrival", "flight__flight")
-        .values_list("flight__flight", flat=True)
+    # Two snapshots, in this order: a follow made after the follow list's position is replayed
+    # (flightFollowed adds it, once), and each flight's row is read after its stream's position.
+    follows = snapshot(
+        [own],
+        lambda: list(
+            Follow.objects.filter(user=user)
+            .order_by("flight__arrival", "flight__flight")
+            .values_list("flight__flight", flat=True)
+        ),
     )
     # Follows added past the limit by other means (the admin) stay off this page.
     shown = followed_limit()
-    codes, hidden = codes[:shown], len(codes[shown:])
-    followed = [flight_stream(code) for code in codes]
-    cursor = ",".join([own_cursor, stream_cursor(*followed)]) if followed else own_cursor
+    codes, hidden = follows.state[:shown], len(follows.state[shown:])
+    positions = dict(follows.positions)
+    flights: list[Flight] = []
+    if codes:
+        rows = snapshot(
+            [flight_stream(code) for code in codes],
+            lambda: list(Flight.objects.filter(flight__in=codes).order_by("arrival", "flight")),
+        )
+        positions.update(rows.positions)
+        flights = rows.state
+    # One connection for both: each stream's position was read before the state that matches it.
+    live = Snapshot(flights, positions, multiplexed=True)
     return render(
         request,
         "flightboard/my_flights.html",
@@ -149,10 +163,8 @@ def my_flights(request: HttpRequest) -> HttpResponse:
             "title": "My flights",
             "user_stream": own,
             "flight_stream_pattern": flight_stream(CODE_PLACEHOLDER),
-            "streams": [own, *followed],
-            "streams_url": streams_url(own, *followed),
-            "cursor": cursor,
-            "flights": Flight.objects.filter(flight__in=codes).order_by("arrival", "flight"),
+            "live": live,
+            "flights": live.state,
             "hidden": hidden,
             "flights_limit": shown,
         },

@@ -1,15 +1,23 @@
 """Template tags for pages that render state and then follow streams: the URL to connect to, and
-the position the rendered state matches, read before the state (tags run in document order)."""
+the position the rendered state matches, read before the state (tags run in document order).
+
+Each tag takes declared streams only: a name no declaration matches raises UnknownStream when the
+page renders, where it would otherwise render a URL that answers 404 and a position of 0.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from urllib.parse import urlencode
 
 from django import template
+from django.templatetags.static import static
 from django.urls import reverse
 
+from liveevents.conf import get_config
 from liveevents.cursor import format_cursor
 from liveevents.models import Stream
+from liveevents.streams import UnknownStream, resolve_stream
 
 register = template.Library()
 
@@ -17,28 +25,30 @@ register = template.Library()
 @register.simple_tag
 def stream_url(stream: str) -> str:
     """The URL of `stream`'s SSE endpoint."""
-    return reverse("liveevents:stream", args=[stream])
+    return reverse("liveevents:stream", args=[_declared("stream_url", stream)])
 
 
 @register.simple_tag
 def stream_last_id(stream: str) -> int:
     """The stream's current id: render it with the page, read it before the page's data, and
     pass it to the client so nothing is missed between render and connect."""
-    return Stream.current_id(stream)
+    return Stream.current_id(_declared("stream_last_id", stream))
 
 
 @register.simple_tag
 def streams_url(*streams: str) -> str:
     """The URL that serves `streams` over one connection: /events/?stream=A&stream=B."""
-    return reverse("liveevents:streams") + "?" + urlencode([("stream", name) for name in streams])
+    names = _all_declared("streams_url", streams)
+    return reverse("liveevents:streams") + "?" + urlencode([("stream", name) for name in names])
 
 
 @register.simple_tag
 def stream_cursor(*streams: str) -> str:
     """The cursor of `streams` now (`A:12,B:3`), for the client of streams_url: what
     stream_last_id is to one stream."""
-    heads = dict(Stream.objects.filter(name__in=streams).values_list("name", "last_id"))
-    return format_cursor({name: heads.get(name, 0) for name in streams}, streams[0], streams)
+    names = _all_declared("stream_cursor", streams)
+    heads = dict(Stream.objects.filter(name__in=names).values_list("name", "last_id"))
+    return format_cursor({name: heads.get(name, 0) for name in names}, names[0], names)
 
 
 @register.simple_tag
@@ -46,8 +56,46 @@ def stream_connect_url(*streams: str) -> str:
     """The URL that follows `streams` from their position now: stream_url (one stream) or
     streams_url (several) with `lastEventId=` its stream_last_id or stream_cursor. For a page
     whose client takes one URL, as htmx's sse-connect does; render it before the state."""
-    if not streams:
-        raise template.TemplateSyntaxError("stream_connect_url takes the names of one stream or more.")
-    if len(streams) == 1:
-        return stream_url(streams[0]) + "?" + urlencode({"lastEventId": stream_last_id(streams[0])})
-    return streams_url(*streams) + "&" + urlencode({"lastEventId": stream_cursor(*streams)})
+    names = _all_declared("stream_connect_url", streams)
+    if len(names) == 1:
+        return stream_url(names[0]) + "?" + urlencode({"lastEventId": stream_last_id(names[0])})
+    return streams_url(*names) + "&" + urlencode({"lastEventId": stream_cursor(*names)})
+
+
+def _declared(tag: str, name: object) -> str:
+    """`name` if it is a declared stream or a member of a declared family, else UnknownStream
+    naming the tag, the stream and how to declare it."""
+    if not isinstance(name, str):
+        raise UnknownStream(f"{{% {tag} %}} takes stream names (strings), not {name!r}.")
+    try:
+        resolve_stream(name)
+    except UnknownStream as error:
+        raise UnknownStream(
+            f"{{% {tag} %}}: {error} A page can only follow declared streams: declare it with "
+            f"liveevents.streams.declare_stream({name!r}, readers=...) in an AppConfig.ready(), "
+            "or declare the family it belongs to with its parameter in braces, e.g. "
+            "declare_stream('order.{pk}', readers=...); or correct the name."
+        ) from None
+    return name
+
+
+def _all_declared(tag: str, streams: Sequence[object]) -> tuple[str, ...]:
+    # As the endpoint counts them: duplicates collapse (a cursor must name each stream once), and
+    # a URL it would refuse with 400 is not rendered.
+    names = tuple(dict.fromkeys(_declared(tag, name) for name in streams))
+    limit = get_config()["MAX_STREAMS_PER_CONNECTION"]
+    if not names or len(names) > limit:
+        raise template.TemplateSyntaxError(
+            f"{tag} takes the names of one stream or more, at most {limit} "
+            f"(LIVEEVENTS['MAX_STREAMS_PER_CONNECTION']); got {len(names)}."
+        )
+    return names
+
+
+@register.simple_tag
+def liveevents_client_url() -> str:
+    """The URL of liveevents.js, through the static files storage: hashed names (a manifest
+    storage), another STATIC_URL or a CDN included. A page's own module imports it from there,
+    `await import(main.dataset.clientSrc)`; an import map would be an inline script, which a
+    Content-Security-Policy without 'unsafe-inline' or a nonce blocks."""
+    return static("liveevents/liveevents.js")

@@ -10,6 +10,7 @@ import json
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.conf import settings
@@ -17,10 +18,11 @@ from django.test import Client
 from django.utils import timezone
 
 from flightboard.models import Announcement, Flight
-from liveevents.models import Stream
+from liveevents.models import Event, Stream
 from liveevents.publish import publish
 from liveevents.streams import PUBLIC, get_stream
 from liveevents.testing import CapturedEvent, capture_events
+from tests.concurrent_commit import concurrent_commit
 
 VENDOR = Path(settings.BASE_DIR) / "static" / "vendor" / "htmx"
 # As npm publishes them (static/vendor/htmx/README.md): htmx.org@2.0.11, htmx-ext-sse@2.2.4.
@@ -91,6 +93,23 @@ def test_the_page_renders_the_rows_in_arrival_order_and_follows_both_streams_fro
     assert '<tbody id="flight-rows" sse-swap="flightRows">' in content
     assert '<ul id="announcement-list" class="ticker-list" sse-swap="tickerItems">' in content
     assert "data-live-status" not in main  # "Static" until liveevents-htmx.js says otherwise
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("before", [True, False], ids=["before", "after"])
+def test_a_flight_added_while_the_page_reads_is_shown_or_replayed(
+    board: dict[str, Flight], before: bool
+) -> None:
+    # Just before or just after the page reads its position, another request adds a flight: the
+    # page shows it, or follows flights-html from before its event (then it is replayed).
+    with concurrent_commit(lambda: make("N001", "09:30"), reading='FROM "liveevents_stream"', before=before):
+        content = page(Client())
+    event = Event.objects.filter(stream_id="flights-html").order_by("sequence").last()
+    assert event is not None and "N001" in codes(event.data)
+    connect = html.unescape(re.search(r'sse-connect="([^"]*)"', main_tag(content)).group(1))  # type: ignore[union-attr]
+    cursor = parse_qs(urlsplit(connect).query)["lastEventId"][0]
+    position = int(dict(pair.split(":") for pair in cursor.split(","))["flights-html"])
+    assert "N001" in codes(content) or position < event.sequence
 
 
 def test_the_page_loads_htmx_and_the_extensions_from_static_files_and_no_script_of_its_own(

@@ -4,16 +4,22 @@ in and out; what each renders, which streams it follows from which position, and
 from __future__ import annotations
 
 import datetime
+import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from flightboard import views
 from flightboard.models import Flight, Follow
+from liveevents.models import Event
 from liveevents.publish import publish
+from tests.concurrent_commit import concurrent_commit
+
+# The query that reads the streams' positions: the first of a page's snapshot.
+STREAM_HEADS = 'FROM "liveevents_stream"'
 
 
 def make(code: str, terminal: str = "", arrival: str = "10:10", state: str = "") -> Flight:
@@ -28,6 +34,11 @@ def make(code: str, terminal: str = "", arrival: str = "10:10", state: str = "")
 
 def rows(content: str) -> list[str]:
     return re.findall(r'<tr data-flight="([^"]+)">', content)
+
+
+def cursor_positions(content: str) -> dict[str, int]:
+    cursor = main_attribute(content, "data-stream-cursor")
+    return {name: int(position) for name, _, position in (pair.partition(":") for pair in cursor.split(","))}
 
 
 def main_attribute(content: str, name: str) -> str:
@@ -148,6 +159,35 @@ def test_flight_page_of_an_unknown_code_is_404(client: Client, airport: Any, pat
     assert client.get(path).status_code == 404
 
 
+def lands_elsewhere(code: str) -> Callable[[], None]:
+    def land() -> None:
+        flight = Flight.objects.get(flight=code)
+        flight.state = Flight.State.LANDED
+        flight.save()
+
+    return land
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("before", [True, False], ids=["before", "after"])
+@pytest.mark.parametrize(
+    ("path", "stream"), [("/", "flights"), ("/terminals/2/", "terminal.2"), ("/flights/I768/", "flight.I768")]
+)
+def test_a_change_committed_while_a_page_reads_is_shown_or_replayed(
+    airport: Any, path: str, stream: str, before: bool
+) -> None:
+    # Just before or just after the page reads its position, another request lands I768. The
+    # page must show it landed, or follow its stream from before the landing (then it is
+    # replayed). A page that read its flights before its position fails the first.
+    with concurrent_commit(lands_elsewhere("I768"), reading=STREAM_HEADS, before=before):
+        content = Client().get(path).content.decode()
+    landed = Event.objects.filter(stream_id=stream).order_by("sequence").last()
+    assert landed is not None and json.loads(landed.data)["state"] == "landed"
+    row = re.search(r'<tr data-flight="I768">.*?</tr>', content, re.DOTALL)
+    assert row is not None
+    assert 'data-state="landed"' in row.group(0) or cursor_positions(content)[stream] < landed.sequence
+
+
 # My flights -----------------------------------------------------------------------------------
 
 
@@ -182,23 +222,23 @@ def test_my_flights_with_no_follows_follows_the_users_stream(ada: User, airport:
     assert "You follow no flights yet: follow one from a board." in content
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("before", [True, False], ids=["before", "after"])
 def test_my_flights_reads_its_own_position_before_the_follow_list(
-    ada: User, airport: Any, monkeypatch: pytest.MonkeyPatch
+    ada: User, airport: Any, before: bool
 ) -> None:
     # A follow committed while the page renders must reach it: in the list, or replayed after
-    # the page's position. Were the list read before the position, one committed between the
-    # two would be in neither.
-    real = views.stream_cursor
+    # the page's position. Were the list read before the position, one committed just before the
+    # position is read would be in neither.
     own = f"user.{ada.pk}"
+    client = signed_in(ada)
 
-    def a_follow_then_the_cursor(*streams: str) -> str:
-        if own in streams:
-            Follow.objects.create(user=ada, flight=airport["D654"])
-        return real(*streams)
+    def follow() -> None:
+        Follow.objects.create(user=ada, flight=airport["D654"])
 
-    monkeypatch.setattr(views, "stream_cursor", a_follow_then_the_cursor)
-    content = signed_in(ada).get("/my/").content.decode()
-    position = int(main_attribute(content, "data-stream-cursor").split(",")[0].removeprefix(f"{own}:"))
+    with concurrent_commit(follow, reading=STREAM_HEADS, before=before):
+        content = client.get("/my/").content.decode()
+    position = cursor_positions(content)[own]
     followed_after = 1  # the id of its flightFollowed on the user's stream
     assert "flight.D654" in main_attribute(content, "data-streams") or position < followed_after
 

@@ -5,7 +5,9 @@
  * gives up on it, and resumes from the last event id. It follows one stream at the stream's URL,
  * or several streams over one connection to the events endpoint. Dependency-free ES module.
  *
- *   import { LiveStream } from "/static/liveevents/liveevents.js";
+ *   // The URL from {% liveevents_client_url %} (the static files storage's, hashed names and
+ *   // a CDN included), e.g. in a data attribute of the page: <main data-client-src="...">
+ *   const { LiveStream } = await import(document.querySelector("main").dataset.clientSrc);
  *
  *   const stream = new LiveStream("/events/flights/", {   // one stream
  *     lastEventId: "42",      // id to resume after; "" or null = live from now (default)
