@@ -236,6 +236,7 @@ def measure_throughput(session: Session, config: Config) -> dict[str, Any]:
     )  # fmt: skip
     if connect["failed"]:
         return {"n": n, "steps": [], "error": f"only {connect['connected']}/{n} streams opened"}
+    time.sleep(config.settle)  # the last streams' opening work done before the first step
     return throughput_steps(session.peer, session.loadgen, session.publisher, "tp", config)
 
 
