@@ -307,13 +307,17 @@ class StreamHub:
 
     # Delivery
 
-    def _fan_out(self, state: _StreamState, frame: Frame) -> None:
+    def _fan_out(self, state: _StreamState, frame: Frame, *, urgent: bool = False) -> None:
         """Queue `frame` for every connection to the stream and wake them, or leave the wake-up to
-        the flush already planned: see _flush."""
+        the flush already planned (see _flush); `urgent`: wake them now whatever the pace."""
         state.last_frame_at = now = time.monotonic()
         for subscription in state.subscribers:
             subscription.put(frame)
-        if state.flush is None:
+        if urgent:
+            if state.flush is not None:
+                state.flush.cancel()
+            self._flush(state)
+        elif state.flush is None:
             if now >= state.quiet_until:
                 self._flush(state)
             else:
@@ -474,7 +478,8 @@ class StreamHub:
         process, behind a balancer) and replay from the log; new ones get 503 from now on."""
         self.draining = True
         for state in self.streams.values():
-            self._fan_out(state, DRAIN_FRAME)
+            # Now, not at the stream's pace: the server gives the responses SHUTDOWN_DRAIN to end.
+            self._fan_out(state, DRAIN_FRAME, urgent=True)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         # A fresh context: hub tasks must not inherit (and outlive) the request that started them.

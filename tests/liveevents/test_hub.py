@@ -392,3 +392,15 @@ async def test_a_planned_flush_is_cancelled_when_the_stream_is_forgotten(quiet_h
     await quiet_hub.tick()  # forgets streams nobody follows
     assert "bulletins" not in quiet_hub.streams
     assert planned.cancelled()
+
+
+async def test_a_drain_is_written_at_once_even_while_a_stream_is_paced(quiet_hub: StreamHub) -> None:
+    """SIGTERM gives responses SHUTDOWN_DRAIN to end: the drain does not wait for the pace."""
+    (response,) = await opened(1)
+    state = quiet_hub.streams["bulletins"]
+    state.quiet_until = time.monotonic() + 10
+    await sync_to_async(publish)("bulletins", "tick", {"n": 1})
+    quiet_hub.drain()
+    await response.read_to_end(timeout=1)
+    assert [json.loads(e.data)["n"] for e in response.events] == [1]  # the event, then the end
+    assert response.parser.retry == 250
