@@ -345,12 +345,17 @@ class StreamHub:
             for committed_at in state.commits:
                 self.metrics.lag.observe(max(0.0, now - committed_at))
             state.commits = None
-        # Scheduled after the tasks just woken (set_result schedules them first): it runs once
-        # every one of them has taken its turn, and measures how long that took.
-        asyncio.get_running_loop().call_soon(self._flushed, state, time.monotonic())
+        # Scheduled after the tasks just woken (set_result schedules them first), it runs once
+        # every one of them has taken its turn, and twice more: a server that writes on the
+        # socket's readiness (daphne: Twisted writes in the loop's next pass) has then written
+        # too. It measures how long all of that took.
+        asyncio.get_running_loop().call_soon(self._flushed, state, time.monotonic(), 2)
 
     @staticmethod
-    def _flushed(state: _StreamState, woken_at: float) -> None:
+    def _flushed(state: _StreamState, woken_at: float, passes: int) -> None:
+        if passes:
+            asyncio.get_running_loop().call_soon(StreamHub._flushed, state, woken_at, passes - 1)
+            return
         now = time.monotonic()
         state.quiet_until = now + (now - woken_at)
 
