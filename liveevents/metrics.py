@@ -199,8 +199,9 @@ def _prometheus_metrics() -> Metrics:
         ),
         lag=Histogram(
             "liveevents_commit_to_delivery_seconds",
-            "Seconds from a transaction's commit to its event's fan-out to this process's "
-            "connections, for events delivered live (wall clocks: the publisher's and this process's).",
+            "Seconds from a transaction's commit to the wake-up of this process's connections to "
+            "write its event, for events delivered live (wall clocks: the publisher's and this "
+            "process's).",
             buckets=LAG_BUCKETS,
         ),
         _connections=Gauge(

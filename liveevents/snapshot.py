@@ -23,7 +23,7 @@ from django.urls import reverse
 from liveevents.conf import get_config
 from liveevents.cursor import format_cursor
 from liveevents.models import Stream
-from liveevents.streams import resolve_stream
+from liveevents.streams import require_declared
 
 T = TypeVar("T")
 
@@ -88,7 +88,7 @@ def snapshot(streams: str | Iterable[str], read: Callable[[], T], *, using: str 
             f"(LIVEEVENTS['MAX_STREAMS_PER_CONNECTION']); got {len(names)}."
         )
     for name in names:
-        resolve_stream(name)
+        require_declared(name, "snapshot()")
     alias = using or router.db_for_read(Stream)
     with _one_read(alias):
         heads = dict(Stream.objects.using(alias).filter(name__in=names).values_list("name", "last_id"))

@@ -224,6 +224,26 @@ def resolve_stream(name: str) -> StreamSpec:
     raise UnknownStream(f"Unknown stream {name[:100]!r}.")
 
 
+def require_declared(name: object, where: str) -> str:
+    """`name`, a declared stream or a member of a declared family, as code that names streams
+    (a template tag, snapshot()) needs it; else UnknownStream naming `where`, the stream and how to
+    declare it. A name shaped like a family's member but outside its grammar says that instead."""
+    if not isinstance(name, str):
+        raise UnknownStream(f"{where} takes stream names (strings), not {name!r}.")
+    try:
+        resolve_stream(name)
+    except UnknownStream as error:
+        if any(family.match(name) is not None for family in _families.values()):
+            raise UnknownStream(f"{where}: {error}") from None
+        raise UnknownStream(
+            f"{where}: {error} A page can only follow declared streams: declare it with "
+            f"liveevents.streams.declare_stream({name!r}, readers=...) in an AppConfig.ready(), "
+            "or declare the family it belongs to with its parameter in braces, e.g. "
+            "declare_stream('order.{pk}', readers=...); or correct the name."
+        ) from None
+    return name
+
+
 def get_stream(name: str) -> StreamSpec | None:
     """The declared stream called `name` (or family member), None if there is none."""
     try:

@@ -17,7 +17,7 @@ from django.urls import reverse
 from liveevents.conf import get_config
 from liveevents.cursor import format_cursor
 from liveevents.models import Stream
-from liveevents.streams import UnknownStream, resolve_stream
+from liveevents.streams import require_declared
 
 register = template.Library()
 
@@ -63,20 +63,7 @@ def stream_connect_url(*streams: str) -> str:
 
 
 def _declared(tag: str, name: object) -> str:
-    """`name` if it is a declared stream or a member of a declared family, else UnknownStream
-    naming the tag, the stream and how to declare it."""
-    if not isinstance(name, str):
-        raise UnknownStream(f"{{% {tag} %}} takes stream names (strings), not {name!r}.")
-    try:
-        resolve_stream(name)
-    except UnknownStream as error:
-        raise UnknownStream(
-            f"{{% {tag} %}}: {error} A page can only follow declared streams: declare it with "
-            f"liveevents.streams.declare_stream({name!r}, readers=...) in an AppConfig.ready(), "
-            "or declare the family it belongs to with its parameter in braces, e.g. "
-            "declare_stream('order.{pk}', readers=...); or correct the name."
-        ) from None
-    return name
+    return require_declared(name, f"{{% {tag} %}}")
 
 
 def _all_declared(tag: str, streams: Sequence[object]) -> tuple[str, ...]:

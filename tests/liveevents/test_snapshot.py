@@ -56,9 +56,12 @@ def test_a_stream_never_published_on_is_at_zero(db: None) -> None:
     assert snapshot("bulletins", list).last_event_id == "0"
 
 
-def test_an_undeclared_stream_is_refused(db: None) -> None:
-    with pytest.raises(UnknownStream, match="'bulletin'"):
+def test_an_undeclared_stream_is_refused_saying_how_to_declare_it(db: None) -> None:
+    with pytest.raises(UnknownStream) as raised:
         snapshot(["notes", "bulletin"], list)
+    message = str(raised.value)
+    assert message.startswith("snapshot(): Unknown stream 'bulletin'.")
+    assert "declare_stream('bulletin', readers=...)" in message
 
 
 def test_no_stream_is_refused(db: None) -> None:

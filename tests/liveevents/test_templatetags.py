@@ -100,8 +100,10 @@ def test_a_typo_in_a_stream_name_fails_the_render_saying_how_to_declare_it(db: N
 def test_a_name_outside_its_familys_grammar_fails_the_render(db: None, tag: str) -> None:
     declare_stream("desk.{code}", readers=PUBLIC)
     try:
-        with pytest.raises(UnknownStream, match=r"is not a stream of family 'desk\.\{code\}'"):
+        with pytest.raises(UnknownStream, match=r"is not a stream of family 'desk\.\{code\}'") as raised:
             Template(f"{{% load liveevents %}}{{% {tag} name %}}").render(Context({"name": "desk.a b"}))
+        # Its parameter is what to correct: declaring the name itself would not help.
+        assert "declare_stream('desk.a b'" not in str(raised.value)
         # A member of the family renders.
         assert Template(f"{{% load liveevents %}}{{% {tag} 'desk.a' %}}").render(Context())
     finally:
