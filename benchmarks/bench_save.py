@@ -58,6 +58,25 @@ def save_liveevents_flight(i: int) -> tuple[str, float]:
     return str(event_id), stamp[0]
 
 
+def publish_liveevents_event(i: int) -> tuple[str, float]:
+    """The flight's flightStateUpdate, published on its own with liveevents.publish.publish():
+    what a save's binding writes on the `flights` stream, without the save and its other
+    bindings. Returns (SSE id, commit time)."""
+    from django.db import transaction
+
+    from flightboard.models import Flight
+    from liveevents.publish import publish
+
+    flight = _flights.get("liveevents")
+    if flight is None:
+        flight = _flights["liveevents"] = Flight.objects.get(flight=FLIGHT)
+    flight.state = STATES[i % len(STATES)]
+    with transaction.atomic():
+        stamp = _stamp_commit()
+        event = publish("flights", "flightStateUpdate", flight.as_event_data())
+    return str(event.sequence), stamp[0]
+
+
 def save_eventstream_flight(i: int) -> tuple[str, float]:
     """The eventstream site's Flight: on commit, send_event stores and sends flightStateUpdate.
     Returns (SSE id as django-eventstream writes it, commit time)."""
@@ -78,7 +97,11 @@ def save_eventstream_flight(i: int) -> tuple[str, float]:
     return f"flights:{event_id}", stamp[0]
 
 
-SAVERS: dict[str, Saver] = {"liveevents": save_liveevents_flight, "eventstream": save_eventstream_flight}
+SAVERS: dict[str, Saver] = {
+    "liveevents": save_liveevents_flight,
+    "liveevents-publish": publish_liveevents_event,
+    "eventstream": save_eventstream_flight,
+}
 
 
 async def save_paced(

@@ -3,7 +3,8 @@
     .venv/bin/python -m benchmarks.publisher --http URL      # saves inside the server (POST
                                                                /__bench__/save), stamped at commit
     .venv/bin/python -m benchmarks.publisher --django SAVER  # saves here (DJANGO_SETTINGS_MODULE
-                                                               from the environment), stamped at commit
+                                                               from the environment), stamped at commit;
+                                                               liveevents-publish: publish() alone
     .venv/bin/python -m benchmarks.publisher --nchan URL     # POSTs to Nchan's publisher location,
                                                                stamped just before each POST
 
@@ -144,7 +145,9 @@ def main() -> None:
     )
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--http", metavar="URL", help="server base URL with /__bench__/save")
-    mode.add_argument("--django", metavar="SAVER", choices=["liveevents", "eventstream"])
+    mode.add_argument(
+        "--django", metavar="SAVER", choices=["liveevents", "liveevents-publish", "eventstream"]
+    )
     mode.add_argument("--nchan", metavar="URL", help="Nchan publisher URL")
     args = parser.parse_args()
     if args.http:
