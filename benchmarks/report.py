@@ -68,9 +68,10 @@ def write_report(
     )
     out.append("Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()) + ".\n")
     out.append(
-        "Reproduce: `make bench-install browser services` (the virtualenv, django-eventstream, "
-        "uvicorn, granian, Nchan from Debian, Chromium, Redis and PostgreSQL on 127.0.0.1), then "
-        "the command above (`--quick` for a short run; `--output` to keep this file). Raw results: "
+        "Reproduce: `make benchmark` sets up what it needs (the virtualenv with "
+        "benchmarks/requirements.txt: django-eventstream, uvicorn, granian; Nchan from Debian, "
+        "Chromium, Redis and PostgreSQL on 127.0.0.1) and runs the default set; then run the "
+        "command above (`--quick` for a short run; `--output` to keep this file). Raw results: "
         + (f"`{os.path.relpath(json_path, output.parent)}`." if json_path else "the JSON beside the charts.")
         + "\n"
     )
